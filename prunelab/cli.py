@@ -1,0 +1,168 @@
+"""The ``prunelab`` command line: transcribe, compress, eval, layers."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from .errors import PrunelabError
+from .models import DEFAULT_MODEL
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _names(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _open(spec: str):
+    from .models import load_model
+
+    _log(f"loading {spec} ...")
+    return load_model(spec)
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from .transcribe import transcribe
+
+    model = _open(args.model)
+    status = 0
+    for path in args.audio:
+        try:
+            text = transcribe(model, path)
+        except PrunelabError as e:  # one bad file does not stop the others
+            _log(f"error: {path}: {e}")
+            status = 2
+            continue
+        print(f"{path}\t{text}" if len(args.audio) > 1 else text, flush=True)
+    return status
+
+
+def _config(args: argparse.Namespace):
+    from .compress import CompressionConfig
+    from .plan import Plan
+
+    plan = Plan.from_json(args.plan) if args.plan else None
+    if plan is None and args.sparsity is None:
+        raise PrunelabError("Give --sparsity S or --plan plan.json.")
+    return CompressionConfig(method=args.method, sparsity=args.sparsity, preset=args.preset, plan=plan,
+                             seed=args.seed, fold=not args.no_fold)
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    from .compress import compress
+    from .serialization import save_compressed
+    from .size import format_size_table, size_report
+
+    config = _config(args)
+    model = _open(args.model)
+    small = compress(model, config, progress=lambda i, n, msg: _log(f"[{i}/{n}] {msg}"))
+    out = save_compressed(small, args.out)
+    print(f"method {config.method}, sparsity over compressible parameters {small.compression['sparsity']:.1%}")
+    print(format_size_table(size_report(model), size_report(small)))
+    print(f"saved to {out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .data import load_eval_set
+    from .evaluate import evaluate, format_table
+
+    utterances = load_eval_set(args.data, limit=args.limit)
+    model = _open(args.model)
+    rows = evaluate(model, utterances, methods=args.methods, sparsities=args.sparsities, preset=args.preset,
+                    seed=args.seed, log=_log)
+    print(format_table(rows))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump([r.as_dict() for r in rows], f, indent=2)
+        _log(f"wrote {args.json}")
+    return 0
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    from .layers import find_layers
+    from .plan import Plan
+
+    model = _open(args.model)
+    layers = find_layers(model.model)
+    for l in layers:
+        print(f"{l.name}\t{l.part}\t{l.group}\t{l.kind}\t{l.out_features}x{l.in_features}")
+    if args.plan_out:
+        Plan({l.name: l.channels for l in layers}).to_json(args.plan_out, base_model=args.model)
+        _log(f"wrote a plan template (K = C everywhere) to {args.plan_out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .compress import METHODS
+    from .plan import PRESETS
+
+    p = argparse.ArgumentParser(prog="prunelab", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def model_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"model spec: {DEFAULT_MODEL} (default, offline), tiny:whisper, tiny:ctc, a Hugging Face id, or a folder")
+
+    def method_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--preset", default="uniform", choices=list(PRESETS), help="which layers a global sparsity applies to")
+        sp.add_argument("--seed", type=int, default=0)
+
+    sp = sub.add_parser("transcribe", help="print one transcript per audio file")
+    sp.add_argument("audio", nargs="+")
+    model_arg(sp)
+    sp.set_defaults(func=cmd_transcribe)
+
+    sp = sub.add_parser("compress", help="compress a model and save it to a folder")
+    model_arg(sp)
+    sp.add_argument("--method", default="kmeans", choices=list(METHODS))
+    group = sp.add_mutually_exclusive_group()
+    group.add_argument("--sparsity", type=float, help="fraction of channels removed per layer, e.g. 0.3")
+    group.add_argument("--plan", help="plan JSON with per-layer cluster counts")
+    method_args(sp)
+    sp.add_argument("--no-fold", action="store_true", help="keep FFN pairs unfolded")
+    sp.add_argument("--out", required=True, help="output folder")
+    sp.set_defaults(func=cmd_compress)
+
+    sp = sub.add_parser("eval", help="WER table of methods x sparsities on a data folder")
+    model_arg(sp)
+    sp.add_argument("--data", required=True, help="folder of name.wav + name.txt pairs, or a LibriSpeech split")
+    sp.add_argument("--methods", type=_names, default=list(METHODS), help="comma-separated methods")
+    sp.add_argument("--sparsities", type=_floats, default=[0.1, 0.3])
+    method_args(sp)
+    sp.add_argument("--limit", type=int, help="only the first N utterances")
+    sp.add_argument("--json", help="also write the table as a JSON list of rows")
+    sp.set_defaults(func=cmd_eval)
+
+    sp = sub.add_parser("layers", help="list compressible layers (names to use in a plan)")
+    model_arg(sp)
+    sp.add_argument("--plan-out", help="write a plan template JSON here")
+    sp.set_defaults(func=cmd_layers)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PrunelabError as e:
+        _log(f"error: {e}")
+        return 2
+    except KeyboardInterrupt:
+        _log("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

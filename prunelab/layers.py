@@ -1,0 +1,117 @@
+"""Find the compressible linear layers of a speech model and name them stably.
+
+Works by module path, so it covers Whisper (``model.encoder.layers.3.fc1``) and the CTC encoders
+of HuBERT / wav2vec2 / WavLM / data2vec-audio (``hubert.encoder.layers.3.feed_forward.intermediate_dense``).
+Output projections, LM heads, CTC heads, feature projections and WavLM's relative-position gates
+are not compressible by default.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from torch import nn
+
+_ATTN = re.compile(
+    r"(?:^|\.)(?P<part>encoder|decoder)\.layers\.(?P<block>\d+)\."
+    r"(?P<attn>self_attn|encoder_attn|attention)\.(?P<proj>q|k|v|out)_proj$"
+)
+_FFN = re.compile(
+    r"(?:^|\.)(?P<part>encoder|decoder)\.layers\.(?P<block>\d+)\."
+    r"(?P<proj>fc1|fc2|feed_forward\.intermediate_dense|feed_forward\.output_dense)$"
+)
+_FFN_KIND = {"fc1": "fc1", "fc2": "fc2", "feed_forward.intermediate_dense": "fc1", "feed_forward.output_dense": "fc2"}
+
+GROUPS = ("self_attn", "cross_attn", "ffn")
+KINDS = ("q", "k", "v", "out", "fc1", "fc2")
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One compressible ``nn.Linear``.
+
+    Attributes:
+        name: module path in the model, the layer's stable id (plans use it).
+        part: ``"encoder"`` or ``"decoder"``.
+        block: transformer block index within the part.
+        group: ``"self_attn"``, ``"cross_attn"`` or ``"ffn"``.
+        kind: ``"q"``, ``"k"``, ``"v"``, ``"out"``, ``"fc1"`` or ``"fc2"``.
+        out_features: C, the number of output channels (rows of the weight).
+        in_features: input width (columns of the weight).
+        has_bias: whether the layer has a bias (appended to each row when clustering).
+    """
+
+    name: str
+    part: str
+    block: int
+    group: str
+    kind: str
+    out_features: int
+    in_features: int
+    has_bias: bool
+
+    @property
+    def channels(self) -> int:
+        return self.out_features
+
+    @property
+    def params(self) -> int:
+        """Parameters of the layer: weight plus bias."""
+        return self.out_features * (self.in_features + int(self.has_bias))
+
+    @property
+    def label(self) -> str:
+        """Short human label, e.g. ``enc.3.fc1`` or ``dec.0.cross.q``."""
+        group = {"self_attn": "", "cross_attn": "cross.", "ffn": ""}[self.group]
+        return f"{self.part[:3]}.{self.block}.{group}{self.kind}"
+
+
+def find_layers(model: nn.Module) -> list[LayerInfo]:
+    """All compressible linear layers of ``model``, in module order."""
+    found: list[LayerInfo] = []
+    for name, module in model.named_modules():
+        if not _is_linear_like(module):
+            continue
+        info = _classify(name, module)
+        if info is not None:
+            found.append(info)
+    return found
+
+
+def ffn_pairs(layers: list[LayerInfo]) -> list[tuple[LayerInfo, LayerInfo]]:
+    """(fc1, fc2) pairs of the same block: fc1 -> activation -> fc2, the pairs folding can shrink."""
+    by_block: dict[tuple[str, int], dict[str, LayerInfo]] = {}
+    for layer in layers:
+        if layer.group == "ffn":
+            by_block.setdefault((layer.part, layer.block), {})[layer.kind] = layer
+    return [(d["fc1"], d["fc2"]) for d in by_block.values() if "fc1" in d and "fc2" in d]
+
+
+def get_module(model: nn.Module, name: str) -> nn.Module:
+    return model.get_submodule(name)
+
+
+def set_module(model: nn.Module, name: str, module: nn.Module) -> None:
+    """Replace the submodule at dotted path ``name``."""
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, module)
+
+
+def _is_linear_like(module: nn.Module) -> bool:
+    # Compressed layers (ClusteredLinear) keep their name and stay discoverable.
+    return isinstance(module, nn.Linear) or hasattr(module, "out_features") and hasattr(module, "in_features")
+
+
+def _classify(name: str, module: nn.Module) -> LayerInfo | None:
+    shape = dict(
+        out_features=int(module.out_features),
+        in_features=int(module.in_features),
+        has_bias=getattr(module, "bias", None) is not None,
+    )
+    if m := _ATTN.search(name):
+        group = "cross_attn" if m["attn"] == "encoder_attn" else "self_attn"
+        return LayerInfo(name, m["part"], int(m["block"]), group, m["proj"], **shape)
+    if m := _FFN.search(name):
+        return LayerInfo(name, m["part"], int(m["block"]), "ffn", _FFN_KIND[m["proj"]], **shape)
+    return None
