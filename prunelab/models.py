@@ -1,0 +1,330 @@
+"""Load speech models: the bundled Whisper-base, Hugging Face ids or folders, and small demo models.
+
+Everything else in prunelab works on a :class:`SpeechModel` and never cares where it came from.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import ModelLoadError
+
+DEFAULT_MODEL = "bundled:whisper-base"
+BUNDLED_MODELS = ("bundled:whisper-base",)
+TINY_MODELS = ("tiny:whisper", "tiny:ctc")
+HUB_TIMEOUT_S = 4.0
+_OFFLINE_HINT = f"Use the offline default {DEFAULT_MODEL!r} (or a local model folder) instead."
+
+
+@dataclass
+class SpeechModel:
+    """A speech recogniser and what is needed to run it.
+
+    Attributes:
+        model: ``WhisperForConditionalGeneration`` or a ``*ForCTC`` model (HuBERT, wav2vec2, WavLM, ...).
+        processor: the matching transformers processor (feature extractor + tokenizer).
+        family: ``"whisper"`` (encoder-decoder, generates text) or ``"ctc"`` (encoder + CTC head).
+        spec: the model spec it was loaded from, e.g. ``"bundled:whisper-base"``.
+        compression: ``None`` for an original model; for a compressed one, a dict describing it
+            (method, plan, per-layer structure) -- see :mod:`prunelab.compress`.
+    """
+
+    model: nn.Module
+    processor: Any
+    family: str
+    spec: str
+    compression: dict | None = field(default=None)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+def available_models() -> list[str]:
+    """Specs that load without the hub: the bundled model first, then the tiny demo models."""
+    return [*BUNDLED_MODELS, *TINY_MODELS]
+
+
+def load_model(
+    spec: str = DEFAULT_MODEL,
+    *,
+    device: str | torch.device = "cpu",
+    max_bytes: int | None = None,
+) -> SpeechModel:
+    """Load a speech model (float32, eval mode) from a spec.
+
+    Args:
+        spec: ``"bundled:whisper-base"``, ``"tiny:whisper"``, ``"tiny:ctc"``, a local model folder, or a
+            Hugging Face model id (Whisper or a ``*ForCTC`` model).
+        device: where to put the model.
+        max_bytes: refuse (``ModelLoadError``) a model whose known weight size exceeds this many bytes.
+
+    Raises:
+        ModelLoadError: unknown/unsupported spec, missing folder, too large, or hub unreachable.
+    """
+    spec = (spec or "").strip() or DEFAULT_MODEL
+    if spec.startswith("bundled:"):
+        sm = _load_bundled(spec, max_bytes)
+    elif spec.startswith("tiny:"):
+        sm = _load_tiny(spec)
+    elif Path(spec).expanduser().is_dir():
+        folder = Path(spec).expanduser()
+        _check_size(spec, _folder_weight_bytes(folder), max_bytes)
+        sm = _load_pretrained(str(folder), spec, local_only=True)
+    elif _looks_like_path(spec):
+        raise ModelLoadError(
+            f"Model folder {spec!r} does not exist. Give an existing folder, a Hugging Face model id, "
+            f"or one of: {', '.join(available_models())}."
+        )
+    else:
+        sm = _load_hub(spec, max_bytes)
+    try:
+        sm.model.to(device=device, dtype=torch.float32)
+    except Exception as exc:  # e.g. "cuda" without CUDA
+        raise ModelLoadError(f"Cannot move the model to device {device!r}: {exc}") from exc
+    sm.model.eval()
+    return sm
+
+
+# --- bundled and tiny models -------------------------------------------------------------------------
+
+
+def _unknown(spec: str) -> ModelLoadError:
+    return ModelLoadError(f"Unknown model {spec!r}. Available offline: {', '.join(available_models())}.")
+
+
+def _load_bundled(spec: str, max_bytes: int | None) -> SpeechModel:
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+    from .bundled import bundled_whisper_dir
+
+    if spec not in BUNDLED_MODELS:
+        raise _unknown(spec)
+    _check_size(spec, 74_000_000 * 4, max_bytes)  # Whisper-base: ~74M float32 parameters
+    folder = bundled_whisper_dir()
+    model = WhisperForConditionalGeneration.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
+    processor = WhisperProcessor.from_pretrained(folder, local_files_only=True)
+    return SpeechModel(model=model, processor=processor, family="whisper", spec=spec)
+
+
+def _load_tiny(spec: str) -> SpeechModel:
+    if spec == "tiny:whisper":
+        return _tiny_whisper()
+    if spec == "tiny:ctc":
+        return _tiny_ctc()
+    raise _unknown(spec)
+
+
+def _tiny_whisper() -> SpeechModel:
+    """Random Whisper (D=64, 2+2 layers, 4 heads, ffn 256, 80 mels) with the real Whisper tokenizer."""
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    from .bundled import build_generation_config, build_processor, ct2_config
+
+    processor = build_processor()
+    config = WhisperConfig(
+        vocab_size=51865, num_mel_bins=80, d_model=64, encoder_layers=2, decoder_layers=2,
+        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=256, decoder_ffn_dim=256,
+        max_source_positions=1500, max_target_positions=448, pad_token_id=50257, bos_token_id=50257,
+        eos_token_id=50257, decoder_start_token_id=50258, begin_suppress_tokens=None, suppress_tokens=None,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = WhisperForConditionalGeneration(config)
+    model.generation_config = build_generation_config(processor.tokenizer, ct2_config())
+    model.generation_config.max_length = 32  # random weights rarely stop on their own
+    return SpeechModel(model=model, processor=processor, family="whisper", spec="tiny:whisper")
+
+
+CTC_CHARS = ["<pad>", "<s>", "</s>", "<unk>", "|", *"ETAONIHSRDLUMWCFGYPBVK'XJQZ"]
+
+
+def _tiny_ctc() -> SpeechModel:
+    """Random HuBERT CTC model (hidden 64, 2 layers, 4 heads, 7 small convs: 20 ms frames, 32-char vocab)."""
+    from transformers import (
+        HubertConfig,
+        HubertForCTC,
+        Wav2Vec2CTCTokenizer,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2Processor,
+    )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab_file = Path(tmp) / "vocab.json"
+        vocab_file.write_text(json.dumps({c: i for i, c in enumerate(CTC_CHARS)}), encoding="utf-8")
+        tokenizer = Wav2Vec2CTCTokenizer(str(vocab_file), unk_token="<unk>", pad_token="<pad>",
+                                         word_delimiter_token="|", do_lower_case=False)
+    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
+                                         do_normalize=True, return_attention_mask=False)
+    config = HubertConfig(
+        vocab_size=len(CTC_CHARS), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=256, conv_dim=(32,) * 7, conv_stride=(5, 2, 2, 2, 2, 2, 2),
+        conv_kernel=(10, 3, 3, 3, 3, 2, 2), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+        feat_extract_norm="group", do_stable_layer_norm=False, pad_token_id=0, ctc_loss_reduction="mean",
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = HubertForCTC(config)
+    processor = Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tokenizer)
+    return SpeechModel(model=model, processor=processor, family="ctc", spec="tiny:ctc")
+
+
+# --- Hugging Face ids and folders --------------------------------------------------------------------
+
+
+def _looks_like_path(spec: str) -> bool:
+    return (
+        spec.startswith(("/", ".", "~"))
+        or "\\" in spec
+        or spec.count("/") > 1
+        or not re.fullmatch(r"[\w.\-]+(/[\w.\-]+)?", spec)
+    )
+
+
+def _folder_weight_bytes(folder: Path) -> int | None:
+    files = [p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file()]
+    return sum(p.stat().st_size for p in files) or None
+
+
+def _check_size(spec: str, size: int | None, max_bytes: int | None) -> None:
+    if max_bytes is not None and size is not None and size > max_bytes:
+        raise ModelLoadError(
+            f"Model {spec!r} is too large: about {size / 1e9:.2f} GB of weights, the limit is "
+            f"{max_bytes / 1e9:.2f} GB. Pick a smaller model, e.g. {DEFAULT_MODEL!r}."
+        )
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def hub_reachable(timeout: float = HUB_TIMEOUT_S) -> bool:
+    """True when the Hugging Face hub answers an HTTP request within ``timeout`` seconds."""
+    if _hub_offline():
+        return False
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    try:
+        get_session().head(constants.ENDPOINT, timeout=timeout)
+    except Exception:  # noqa: BLE001 - any transport failure means "not reachable"
+        return False
+    return True
+
+
+def model_size_on_hub(repo_id: str, *, timeout: float = HUB_TIMEOUT_S) -> int | None:
+    """Bytes of the weight files transformers would download for ``repo_id`` (None when unknown).
+
+    Prefers ``model.safetensors`` (or its shards), else ``pytorch_model.bin`` (or shards). This is the
+    size on disk: a float16 checkpoint takes about twice as much memory once loaded as float32.
+    """
+    if _hub_offline() or not hub_reachable(timeout):
+        return None
+    from huggingface_hub import HfApi
+
+    try:
+        info = HfApi().model_info(repo_id, files_metadata=True, timeout=timeout)
+    except Exception:  # noqa: BLE001 - any failure means the size is unknown
+        return None
+    sizes = {s.rfilename: s.size for s in (info.siblings or []) if s.size is not None}
+    for single, shard in (
+        ("model.safetensors", r"model-\d+-of-\d+\.safetensors"),
+        ("pytorch_model.bin", r"pytorch_model-\d+-of-\d+\.bin"),
+    ):
+        if single in sizes:
+            return int(sizes[single])
+        shards = [n for n in sizes if re.fullmatch(shard, n)]
+        if shards:
+            return int(sum(sizes[n] for n in shards))
+    return None
+
+
+def _offline_error(spec: str) -> ModelLoadError:
+    return ModelLoadError(f"Cannot load {spec!r}: the Hugging Face hub cannot be reached. {_OFFLINE_HINT}")
+
+
+def _load_hub(spec: str, max_bytes: int | None) -> SpeechModel:
+    """Hub id: fail fast when offline (unless already in the local HF cache), else check and download."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    if _hub_offline() or not hub_reachable():
+        try:  # a model downloaded earlier still loads from the local cache
+            return _load_pretrained(spec, spec, local_only=True)
+        except _Unsupported:
+            raise
+        except ModelLoadError:
+            raise _offline_error(spec) from None
+    try:
+        HfApi().model_info(spec, timeout=HUB_TIMEOUT_S * 2)
+    except GatedRepoError:
+        raise ModelLoadError(f"Model {spec!r} is gated on the Hugging Face hub and needs a login.") from None
+    except RepositoryNotFoundError:
+        raise ModelLoadError(
+            f"Model {spec!r} was not found on the Hugging Face hub. Check the id, or use one of: "
+            f"{', '.join(available_models())}."
+        ) from None
+    except Exception:  # noqa: BLE001 - timeouts and the like
+        raise _offline_error(spec) from None
+    _check_size(spec, model_size_on_hub(spec), max_bytes)
+    return _load_pretrained(spec, spec, local_only=False)
+
+
+class _Unsupported(ModelLoadError):
+    """The checkpoint was read but is not a model prunelab can work on."""
+
+
+def _load_pretrained(source: str, spec: str, *, local_only: bool) -> SpeechModel:
+    """Load a Whisper or ``*ForCTC`` model (and its processor) from a folder or hub id."""
+    from transformers import (
+        AutoConfig,
+        AutoModelForCTC,
+        AutoProcessor,
+        WhisperForConditionalGeneration,
+    )
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CTC_MAPPING_NAMES
+
+    kw: dict[str, Any] = {"local_files_only": local_only}
+    try:
+        config = AutoConfig.from_pretrained(source, **kw)
+    except Exception as exc:  # missing, corrupt, or not downloadable
+        raise ModelLoadError(f"Cannot read the model config of {spec!r}: {_short(exc)}") from exc
+    model_type = getattr(config, "model_type", None)
+    archs = list(getattr(config, "architectures", None) or [])
+    if model_type == "whisper":
+        family, cls = "whisper", WhisperForConditionalGeneration
+    elif model_type in MODEL_FOR_CTC_MAPPING_NAMES:
+        if archs and not any(a.endswith("ForCTC") for a in archs):
+            raise _Unsupported(
+                f"Model {spec!r} ({', '.join(archs)}) has no CTC head (a pretrained-only checkpoint): "
+                "use a checkpoint fine-tuned for speech recognition, e.g. facebook/hubert-large-ls960-ft."
+            )
+        family, cls = "ctc", AutoModelForCTC
+    else:
+        raise _Unsupported(
+            f"Model {spec!r} (type {model_type!r}) is not supported: prunelab handles Whisper and CTC speech "
+            "recognisers (HuBERT, wav2vec2, WavLM, data2vec-audio, ...)."
+        )
+    try:
+        model = cls.from_pretrained(source, config=config, dtype=torch.float32, **kw)
+        processor = AutoProcessor.from_pretrained(source, **kw)
+    except Exception as exc:  # shown to the user as a ModelLoadError
+        raise ModelLoadError(f"Cannot load {spec!r}: {_short(exc)}") from exc
+    return SpeechModel(model=model, processor=processor, family=family, spec=spec)
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
