@@ -66,8 +66,9 @@ def load_model(
     """Load a speech model (float32, eval mode) from a spec.
 
     Args:
-        spec: ``"bundled:whisper-base"``, ``"tiny:whisper"``, ``"tiny:ctc"``, a local model folder, or a
-            Hugging Face model id (Whisper or a ``*ForCTC`` model).
+        spec: ``"bundled:whisper-base"``, ``"tiny:whisper"``, ``"tiny:ctc"``, a local model folder (a
+            transformers checkpoint or a folder saved by prunelab), or a Hugging Face model id (Whisper or
+            a ``*ForCTC`` model).
         device: where to put the model.
         max_bytes: refuse (``ModelLoadError``) a model whose known weight size exceeds this many bytes.
 
@@ -82,7 +83,12 @@ def load_model(
     elif Path(spec).expanduser().is_dir():
         folder = Path(spec).expanduser()
         _check_size(spec, _folder_weight_bytes(folder), max_bytes)
-        sm = _load_pretrained(str(folder), spec, local_only=True)
+        from .serialization import is_saved_model, load_compressed
+
+        if is_saved_model(folder):  # written by `prunelab compress` / save_compressed
+            sm = load_compressed(folder)
+        else:
+            sm = _load_pretrained(str(folder), spec, local_only=True)
     elif _looks_like_path(spec):
         raise ModelLoadError(
             f"Model folder {spec!r} does not exist. Give an existing folder, a Hugging Face model id, "

@@ -8,6 +8,7 @@ from prunelab.cache import LayerCache
 from prunelab.compress import CompressionConfig, compress
 from prunelab.errors import PlanError
 from prunelab.layers import find_layers
+from prunelab.models import load_model
 from prunelab.methods import kmeans_channels, magnitude_channels, magnitude_unstructured
 from prunelab.modules import ClusteredLinear, fold_ffn
 from prunelab.plan import Plan
@@ -167,3 +168,5 @@ def test_save_load_roundtrip(request, tmp_path, fixture, logits, method):
     assert back.compression["plan"] == small.compression["plan"] and back.family == sm.family
     assert torch.equal(logits(back), logits(small))
     assert size_report(back).params == size_report(small).params
+    via_spec = load_model(str(folder))  # a saved folder is a model spec like any other
+    assert via_spec.compression == small.compression and torch.equal(logits(via_spec), logits(small))
