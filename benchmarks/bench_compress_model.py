@@ -1,0 +1,181 @@
+"""Benchmark: cluster every compressible linear layer of a whole model with prunelab's k-means engine.
+
+Default: the real Whisper-base (prunelab.models.load_model("bundled:whisper-base")): every q/k/v/out
+projection of encoder self-attention, decoder self- and cross-attention, and every fc1/fc2 (weight
+with the bias appended as a column), at 50% sparsity (K = C/2), one kmeans() call per layer, on CPU.
+Prints the total wall time and the per-layer median.
+
+--large-v3: random matrices with Whisper-large-v3 shapes (d_model 1280, ffn 5120, 32 encoder + 32
+decoder layers: 512 linear layers incl. cross-attention), clustered with kmeans_batched (same-shaped
+layers together) on CUDA if available (else CPU), with a capped number of Lloyd iterations
+(--max-iter, default 20).  Prints the device name.
+
+Usage:
+    python benchmarks/bench_compress_model.py [--sparsity 0.5] [--batched] [--threads N]
+    python benchmarks/bench_compress_model.py --large-v3 [--max-iter 20] [--batch 32] [--limit 64]
+This is a script printing figures, not a timed test.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from prunelab.kmeans import kmeans, kmeans_batched  # noqa: E402
+
+COMPRESSIBLE = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def whisper_base_layers() -> tuple[dict[str, torch.Tensor], bool]:
+    try:
+        from prunelab.models import load_model
+
+        sm = load_model("bundled:whisper-base")
+    except Exception as exc:  # noqa: BLE001
+        print("!" * 100)
+        print(f"!!! load_model('bundled:whisper-base') failed: {exc!r}")
+        print("!!! FALLING BACK TO RANDOM MATRICES WITH WHISPER-BASE SHAPES: figures are NOT representative")
+        print("!" * 100)
+        return synthetic_layers(d=512, ffn=2048, enc=6, dec=6), False
+    out = {}
+    for name, mod in sm.model.named_modules():
+        if isinstance(mod, torch.nn.Linear) and ".layers." in name and name.rsplit(".", 1)[-1] in COMPRESSIBLE:
+            w = mod.weight.detach().float()
+            b = mod.bias.detach().float() if mod.bias is not None else torch.zeros(w.shape[0])
+            out[name] = torch.cat([w, b[:, None]], 1).contiguous()
+    return out, True
+
+
+def synthetic_layers(d: int, ffn: int, enc: int, dec: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random matrices (std 0.02, like initialised weights) with the shapes of a Whisper model."""
+    g = torch.Generator().manual_seed(seed)
+    shapes = {}
+    for side, n, attns in (("encoder", enc, ("self_attn",)), ("decoder", dec, ("self_attn", "encoder_attn"))):
+        for i in range(n):
+            for a in attns:
+                for p in ("q_proj", "k_proj", "v_proj", "out_proj"):
+                    shapes[f"model.{side}.layers.{i}.{a}.{p}"] = (d, d + 1)
+            shapes[f"model.{side}.layers.{i}.fc1"] = (ffn, d + 1)
+            shapes[f"model.{side}.layers.{i}.fc2"] = (d, ffn + 1)
+    return {n: torch.randn(*s, generator=g) * 0.02 for n, s in shapes.items()}
+
+
+def bench_base(args) -> None:
+    layers, real = whisper_base_layers()
+    dev = torch.device(args.device)
+    print(f"Whisper-base ({'real weights' if real else 'RANDOM fallback'}): {len(layers)} compressible linear "
+          f"layers, sparsity {args.sparsity:.0%}, device {_device_name(dev)}, torch threads {torch.get_num_threads()}, "
+          f"{'batched by shape' if args.batched else 'one kmeans() per layer'}")
+    kmeans(torch.randn(64, 8, device=dev), 4)  # warm-up
+    per_layer, total_inertia, total_energy = [], 0.0, 0.0
+    t0 = time.perf_counter()
+    if args.batched:
+        groups = defaultdict(list)
+        for n, x in layers.items():
+            groups[tuple(x.shape)].append(n)
+        for shape, names in groups.items():
+            xs = torch.stack([layers[n] for n in names]).to(dev)
+            k = max(1, round((1 - args.sparsity) * shape[0]))
+            t = time.perf_counter()
+            r = kmeans_batched(xs, k, max_iter=args.max_iter, seed=0)
+            _sync(dev)
+            dt = time.perf_counter() - t
+            per_layer += [dt / len(names)] * len(names)
+            total_inertia += float(r.inertia.sum())
+            total_energy += float(xs.double().pow(2).sum())
+            print(f"  {len(names):3d} x {shape[0]}x{shape[1]} K={k}: {dt:.2f}s ({r.n_iter} iters max)", flush=True)
+    else:
+        for n, x in layers.items():
+            x = x.to(dev)
+            k = max(1, round((1 - args.sparsity) * x.shape[0]))
+            t = time.perf_counter()
+            r = kmeans(x, k, max_iter=args.max_iter, seed=0)
+            _sync(dev)
+            per_layer.append(time.perf_counter() - t)
+            total_inertia += r.inertia
+            total_energy += float(x.double().pow(2).sum())
+            if args.verbose:
+                print(f"  {n:45s} {x.shape[0]}x{x.shape[1]} K={k}: {per_layer[-1]:.3f}s {r.n_iter} iters")
+    total = time.perf_counter() - t0
+    print(f"total wall time: {total:.2f}s for {len(layers)} layers; per-layer median {statistics.median(per_layer):.3f}s, "
+          f"max {max(per_layer):.3f}s; relative reconstruction error sum|x-c|^2/sum|x|^2 = "
+          f"{total_inertia / total_energy:.4f}")
+    print(f"total_s={total:.2f} layers={len(layers)} median_layer_s={statistics.median(per_layer):.3f}")
+
+
+def _device_name(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(dev)})"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def bench_large_v3(args) -> None:
+    dev = torch.device(args.device if args.device != "cpu" or not torch.cuda.is_available() else "cuda")
+    if args.device == "cpu" and args.force_cpu:
+        dev = torch.device("cpu")
+    layers = synthetic_layers(d=1280, ffn=5120, enc=32, dec=32)
+    names = list(layers)[: args.limit] if args.limit else list(layers)
+    groups = defaultdict(list)
+    for n in names:
+        groups[tuple(layers[n].shape)].append(n)
+    print(f"Whisper-large-v3-shaped RANDOM matrices: {len(names)} of {len(layers)} linear layers, sparsity "
+          f"{args.sparsity:.0%}, device {_device_name(dev)}, kmeans_batched with batch <= {args.batch}, "
+          f"max_iter={args.max_iter} (Lloyd capped; k-means++ seeding is full)")
+    kmeans_batched(torch.randn(2, 64, 8, device=dev), 4)  # warm-up
+    _sync(dev)
+    t0 = time.perf_counter()
+    for shape, ns in groups.items():
+        k = max(1, round((1 - args.sparsity) * shape[0]))
+        tg = time.perf_counter()
+        iters = 0
+        for i in range(0, len(ns), args.batch):
+            xs = torch.stack([layers[n] for n in ns[i : i + args.batch]]).to(dev)
+            r = kmeans_batched(xs, k, max_iter=args.max_iter, seed=0)
+            iters = max(iters, r.n_iter)
+        _sync(dev)
+        print(f"  {len(ns):3d} x {shape[0]}x{shape[1]} K={k}: {time.perf_counter() - tg:.2f}s "
+              f"(<= {iters} Lloyd iterations)", flush=True)
+    total = time.perf_counter() - t0
+    print(f"total wall time: {total:.2f}s for {len(names)} layers on {_device_name(dev)} "
+          f"(host->device copies included, model construction excluded)")
+    print(f"total_s={total:.2f} layers={len(names)} device={dev.type}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--large-v3", action="store_true", help="Whisper-large-v3-shaped random matrices (512 layers)")
+    ap.add_argument("--sparsity", type=float, default=0.5)
+    ap.add_argument("--max-iter", type=int, default=None, help="Lloyd iteration cap (default 300; 20 for --large-v3)")
+    ap.add_argument("--batched", action="store_true", help="Whisper-base: kmeans_batched over same-shaped layers")
+    ap.add_argument("--batch", type=int, default=32, help="--large-v3: layers per kmeans_batched call")
+    ap.add_argument("--limit", type=int, default=0, help="--large-v3: only the first N layers (for a CPU smoke run)")
+    ap.add_argument("--device", default="cpu", help="device for Whisper-base (default cpu); --large-v3 uses cuda if available")
+    ap.add_argument("--force-cpu", action="store_true", help="--large-v3: stay on CPU even if CUDA is available")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.large_v3:
+        args.max_iter = args.max_iter or 20
+        bench_large_v3(args)
+    else:
+        args.max_iter = args.max_iter or 300
+        bench_base(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
