@@ -1,0 +1,366 @@
+"""Matplotlib figures that explain what compression did: sparsity per layer, clusters, distortion, sizes.
+
+Every function returns a fresh :class:`matplotlib.figure.Figure` built without ``pyplot`` (no global
+figure registry, safe to call from several threads at once, nothing to close). The app shows them in
+``gr.Plot``; scripts can ``fig.savefig(...)`` them. Nothing here imports Gradio.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from .layers import LayerInfo
+from .methods import ChannelGroups, channel_rows, kmeans_channels, magnitude_channels
+from .plan import Plan
+
+# Sublayer kinds in the order they are drawn inside a block, and their colours.
+SUBLAYERS = ("q", "k", "v", "out", "cross.q", "cross.k", "cross.v", "cross.out", "fc1", "fc2")
+SUBLAYER_COLORS = {
+    "q": "#4C72B0", "k": "#6A8FD0", "v": "#8FB0E8", "out": "#2F4F8F",
+    "cross.q": "#8172B3", "cross.k": "#9C8FCB", "cross.v": "#B9AEE0", "cross.out": "#5E4F96",
+    "fc1": "#DD8452", "fc2": "#C44E52",
+}
+DROPPED_COLOR = "#B0B0B0"
+MAX_SCATTER_POINTS = 4096  # a layer never has more channels than this in the supported models
+
+
+def _sublayer(layer: LayerInfo) -> str:
+    return ("cross." if layer.group == "cross_attn" else "") + layer.kind
+
+
+def _clusters_of(plan: Plan | Mapping[str, int] | None) -> dict[str, int]:
+    if plan is None:
+        return {}
+    return dict(plan.clusters if isinstance(plan, Plan) else plan)
+
+
+# --- per-layer sparsity --------------------------------------------------------------------------------
+
+
+def sparsity_chart(layers: Iterable[LayerInfo], plan: Plan | Mapping[str, int] | None) -> Figure:
+    """Bar chart of each layer's sparsity ``1 - K/C``: one panel per part (encoder, decoder).
+
+    Within a panel, blocks run along the x axis and every sublayer of a block (q, k, v, out, cross
+    attention, fc1, fc2) gets its own coloured bar, so there is exactly one bar per compressible layer.
+    """
+    layers = list(layers)
+    clusters = _clusters_of(plan)
+    parts = [p for p in ("encoder", "decoder") if any(l.part == p for l in layers)]
+    fig = Figure(figsize=(10, 2.4 + 1.9 * max(1, len(parts))), layout="constrained")
+    if not layers:
+        ax = fig.add_subplot()
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "No compressible layers", ha="center", va="center")
+        return fig
+    axes = fig.subplots(len(parts), 1, squeeze=False)[:, 0]
+    kinds_used: list[str] = []
+    for ax, part in zip(axes, parts):
+        part_layers = [l for l in layers if l.part == part]
+        kinds = [k for k in SUBLAYERS if any(_sublayer(l) == k for l in part_layers)]
+        kinds_used += [k for k in kinds if k not in kinds_used]
+        blocks = sorted({l.block for l in part_layers})
+        width = 0.84 / len(kinds)
+        for layer in part_layers:
+            k = clusters.get(layer.name, layer.channels)
+            s = 100.0 * (1.0 - k / layer.channels)
+            x = blocks.index(layer.block) - 0.42 + width * (kinds.index(_sublayer(layer)) + 0.5)
+            ax.bar(x, s, width=width, color=SUBLAYER_COLORS[_sublayer(layer)], label=layer.label)
+        part_plan = Plan(clusters)
+        overall = 100.0 * part_plan.sparsity(part_layers)
+        ax.set_title(f"{part.capitalize()}: {len(part_layers)} layers, {overall:.1f}% of their parameters removed",
+                     fontsize=10, loc="left")
+        ax.set_xticks(range(len(blocks)), [str(b) for b in blocks])
+        ax.set_xlim(-0.6, len(blocks) - 0.4)
+        ax.set_ylim(0, 100)
+        ax.set_xlabel(f"{part} block")
+        ax.set_ylabel("sparsity 1 − K/C (%)")
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
+    handles = [Patch(color=SUBLAYER_COLORS[k], label=k) for k in SUBLAYERS if k in kinds_used]
+    fig.legend(handles=handles, loc="outside right upper", fontsize=8, title="sublayer", title_fontsize=8)
+    return fig
+
+
+# --- clusters of one layer -----------------------------------------------------------------------------
+
+
+def pca_2d(rows: torch.Tensor | np.ndarray, *extra: torch.Tensor | np.ndarray) -> tuple[np.ndarray, ...]:
+    """Project ``rows`` [N, D] onto their first two principal axes; ``extra`` arrays use the same axes.
+
+    Returns the projected ``rows`` followed by each projected ``extra`` (all [*, 2]), and as the last
+    item the fraction of variance the two axes explain.
+    """
+    x = np.asarray(rows.detach().cpu() if isinstance(rows, torch.Tensor) else rows, dtype=np.float64)
+    mean = x.mean(axis=0, keepdims=True)
+    centered = x - mean
+    if x.shape[0] < 2 or not np.any(centered):
+        axes = np.zeros((x.shape[1], 2))
+        axes[: min(2, x.shape[1]), : min(2, x.shape[1])] = np.eye(min(2, x.shape[1]))
+        explained = 0.0
+    else:
+        _, s, vt = np.linalg.svd(centered, full_matrices=False)
+        axes = np.zeros((x.shape[1], 2))
+        n = min(2, vt.shape[0])
+        axes[:, :n] = vt[:n].T
+        total = float((s**2).sum())
+        explained = float((s[:n] ** 2).sum() / total) if total > 0 else 0.0
+    out = [centered @ axes]
+    for e in extra:
+        e = np.asarray(e.detach().cpu() if isinstance(e, torch.Tensor) else e, dtype=np.float64)
+        out.append((e.reshape(-1, x.shape[1]) - mean) @ axes)
+    return (*out, explained)
+
+
+def _group_rows(groups: ChannelGroups) -> torch.Tensor:
+    return channel_rows(groups.weight, groups.bias)
+
+
+def _cluster_colors(index: np.ndarray, k: int) -> np.ndarray:
+    """An RGBA colour per channel: a repeating qualitative palette by cluster id, grey for dropped."""
+    from matplotlib import colormaps
+
+    palette = colormaps["tab20"].colors
+    colors = np.array([palette[i % len(palette)] + (1.0,) for i in range(k)] + [_rgba(DROPPED_COLOR)])
+    return colors[np.clip(index, 0, k)]
+
+
+def _rgba(hex_color: str) -> tuple[float, float, float, float]:
+    from matplotlib.colors import to_rgba
+
+    return to_rgba(hex_color)
+
+
+def draw_cluster_scatter(ax, weight: torch.Tensor, bias: torch.Tensor | None, groups: ChannelGroups,
+                         title: str | None = None) -> None:
+    """Draw :func:`cluster_scatter`'s picture on an existing axes."""
+    rows = channel_rows(weight, bias)
+    index = groups.index.detach().cpu().numpy()
+    k = groups.k
+    points, centroids, explained = pca_2d(rows, _group_rows(groups))
+    dropped = index >= k
+    colors = _cluster_colors(index, k)
+    ax.scatter(points[~dropped, 0], points[~dropped, 1], s=9, c=colors[~dropped], alpha=0.75,
+               linewidths=0, label=f"channels ({int((~dropped).sum())})")
+    if dropped.any():
+        ax.scatter(points[dropped, 0], points[dropped, 1], s=9, c=DROPPED_COLOR, alpha=0.6, linewidths=0,
+                   marker="o", label=f"dropped channels ({int(dropped.sum())})")
+    big = k > 64  # many centroids: smaller, see-through crosses so the channels stay visible
+    ax.scatter(centroids[:, 0], centroids[:, 1], s=max(6.0, 42 * (64 / k) ** 0.5) if big else 42, marker="X",
+               c="black", edgecolors="white", linewidths=0.3 if big else 0.6, alpha=0.45 if big else 1.0,
+               label=f"kept rows / centroids (K={k})", zorder=3)
+    ax.set_xlabel("principal axis 1")
+    ax.set_ylabel("principal axis 2")
+    ax.set_title(title or f"{len(index)} channels → K = {k} rows (PCA, {100 * explained:.0f}% of variance)",
+                 fontsize=10)
+    ax.legend(fontsize=8, loc="best", markerscale=1.2)
+    ax.grid(alpha=0.25)
+
+
+def cluster_scatter(weight: torch.Tensor, bias: torch.Tensor | None, groups: ChannelGroups,
+                    title: str | None = None) -> Figure:
+    """A layer's output channels (rows of ``weight``, bias appended) projected to 2-D by PCA.
+
+    Each channel is a dot coloured by its cluster (``groups.index``); the K centroids (or the K kept
+    channels, for magnitude pruning) are black crosses; dropped channels are grey.
+    """
+    fig = Figure(figsize=(6.4, 5.2), layout="constrained")
+    draw_cluster_scatter(fig.add_subplot(), weight, bias, groups, title)
+    return fig
+
+
+def cluster_size_counts(groups: ChannelGroups) -> tuple[np.ndarray, int]:
+    """(channels in each of the K groups, number of dropped channels)."""
+    index = groups.index.detach().cpu().numpy().astype(np.int64)
+    counts = np.bincount(index, minlength=groups.k + 1)
+    return counts[: groups.k], int(counts[groups.k])
+
+
+def cluster_sizes(groups: ChannelGroups, title: str | None = None) -> Figure:
+    """How many channels share each row: a bar per cluster size (x: channels in a cluster, y: clusters).
+
+    k-means gives a spread of sizes (big clusters of similar channels, many singletons); structured
+    magnitude pruning keeps K singletons and drops the rest (shown as a grey bar).
+    """
+    sizes, dropped = cluster_size_counts(groups)
+    c = int(groups.index.numel())
+    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    values, freq = np.unique(sizes, return_counts=True)
+    positions = np.arange(len(values))
+    ax.bar(positions, freq, color="#4C72B0", label="clusters")
+    ax.set_xticks(positions, [str(v) for v in values], fontsize=8 if len(values) < 25 else 6,
+                  rotation=0 if len(values) < 25 else 90)
+    if dropped:
+        ax.bar([len(values)], [dropped], color=DROPPED_COLOR, label="dropped channels")
+        ax.set_xticks(list(positions) + [len(values)], [str(v) for v in values] + ["dropped"],
+                      fontsize=8 if len(values) < 25 else 6)
+    ax.set_xlabel("channels in the cluster")
+    ax.set_ylabel("number of clusters")
+    ax.set_title(title or f"Cluster sizes: {c} channels in K = {groups.k} clusters "
+                          f"(largest {int(sizes.max()) if len(sizes) else 0})", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    return fig
+
+
+# --- whole-model views ---------------------------------------------------------------------------------
+
+
+def distortion_chart(compression: Mapping, layers: Iterable[LayerInfo] | None = None) -> Figure:
+    """Clustering distortion (squared distance of each channel to its replacement, summed) per compressed layer.
+
+    ``compression`` is a compressed model's ``.compression`` dict. With ``layers`` the bars are labelled
+    ``enc.3.fc1`` etc., coloured by sublayer and, where the layer's C is known, the bar text shows K/C.
+    Log scale: FFN layers have far more channels, so their distortion is much larger.
+    """
+    distortion = dict((compression or {}).get("distortion") or {})
+    plan = dict((compression or {}).get("plan") or {})
+    by_name = {l.name: l for l in (layers or [])}
+    names = [l.name for l in layers if l.name in distortion] if layers else list(distortion)
+    names += [n for n in distortion if n not in names]
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    method = (compression or {}).get("method", "?")
+    if not names:
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "No layer was compressed", ha="center", va="center")
+        return fig
+    labels = [by_name[n].label if n in by_name else n for n in names]
+    colors = [SUBLAYER_COLORS.get(_sublayer(by_name[n]), "#4C72B0") if n in by_name else "#4C72B0" for n in names]
+    values = [max(float(distortion[n]), 1e-12) for n in names]
+    ax.bar(range(len(names)), values, color=colors)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(names)), labels, rotation=90, fontsize=6 if len(names) > 40 else 8)
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    ax.set_ylabel("distortion Σ‖row − replacement‖²")
+    ks = [f"{plan[n]}" for n in names if n in plan]
+    ax.set_title(f"Per-layer distortion ({method}, {len(names)} layers; lower = closer to the original)"
+                 + ("" if ks else ""), fontsize=10, loc="left")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    if by_name:
+        used = [k for k in SUBLAYERS if any(n in by_name and _sublayer(by_name[n]) == k for n in names)]
+        fig.legend(handles=[Patch(color=SUBLAYER_COLORS[k], label=k) for k in used], loc="outside right upper",
+                   fontsize=8, title="sublayer", title_fontsize=8)
+    return fig
+
+
+def size_chart(original: Mapping | object, compressed: Mapping | object, folded: Mapping | object | None = None) -> Figure:
+    """Parameters and bytes before and after compression (SizeReport objects or their ``as_dict()``).
+
+    Two panels (millions of parameters, MB in memory); ``folded`` adds a third bar per panel when given.
+    """
+    def get(report, key):
+        return report[key] if isinstance(report, Mapping) else getattr(report, key)
+
+    reports = [("original", original, "#8C8C8C"), ("compressed", compressed, "#4C72B0")]
+    if folded is not None:
+        reports.append(("folded", folded, "#55A868"))
+    fig = Figure(figsize=(7, 3.2), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, (key, unit, scale, what) in zip(axes, [("nonzero_params", "M", 1e6, "non-zero parameters"),
+                                                   ("bytes", "MB", 1e6, "bytes in memory")]):
+        vals = [get(r, key) / scale for _, r, _ in reports]
+        bars = ax.bar([n for n, _, _ in reports], vals, color=[c for _, _, c in reports])
+        base = vals[0] or 1.0
+        for bar, v in zip(bars, vals):
+            ax.text(bar.get_x() + bar.get_width() / 2, v, f"{v:.1f} {unit}\n({100 * v / base:.0f}%)",
+                    ha="center", va="bottom", fontsize=8)
+        ax.set_ylim(0, max(vals) * 1.3 if max(vals) > 0 else 1)
+        ax.set_title(what, fontsize=10)
+        ax.set_ylabel(unit)
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
+    return fig
+
+
+# --- teaching ------------------------------------------------------------------------------------------
+
+
+def how_it_works_figure(weight: torch.Tensor, bias: torch.Tensor | None, k: int, seed: int = 0,
+                        layer_label: str = "layer") -> Figure:
+    """The method on one real layer, for teaching: the channels, k-means with K clusters, and the
+    structured magnitude baseline with the same K, side by side.
+
+    Panel 1: the layer's channels (rows) as dots in PCA space. Panel 2: k-means groups them into K
+    clusters; every channel is replaced by its cluster's centroid (black cross). Panel 3: magnitude
+    pruning keeps the K channels with the largest norm and drops the rest (grey), which then output 0.
+    """
+    rows = channel_rows(weight, bias)
+    c = rows.shape[0]
+    k = int(max(1, min(k, c)))
+    km = kmeans_channels(weight, bias, k, seed=seed)
+    mag = magnitude_channels(weight, bias, k, seed=seed)
+    fig = Figure(figsize=(13, 4.4), layout="constrained")
+    ax0, ax1, ax2 = fig.subplots(1, 3, sharex=True, sharey=True)
+    points, explained = pca_2d(rows)
+    norms = rows.norm(dim=1).numpy()
+    sc = ax0.scatter(points[:, 0], points[:, 1], s=9, c=norms, cmap="viridis", linewidths=0)
+    fig.colorbar(sc, ax=ax0, label="channel norm ‖row‖", shrink=0.8)
+    ax0.set_title(f"1. {layer_label}: C = {c} channels\n(each dot is one output channel = one weight row)",
+                  fontsize=10)
+    ax0.set_xlabel("principal axis 1")
+    ax0.set_ylabel("principal axis 2")
+    ax0.grid(alpha=0.25)
+    rel = lambda g: g.distortion / max(float((rows**2).sum()), 1e-12)  # noqa: E731
+    draw_cluster_scatter(ax1, weight, bias, km,
+                         f"2. k-means: K = {k} clusters, each channel → its centroid\n"
+                         f"sparsity 1 − K/C = {100 * (1 - k / c):.1f}%, distortion {100 * rel(km):.1f}% of ‖W‖²")
+    draw_cluster_scatter(ax2, weight, bias, mag,
+                         f"3. magnitude baseline: keep the K = {k} largest\n"
+                         f"channels, drop {c - k}; distortion {100 * rel(mag):.1f}% of ‖W‖²")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (ax0, ax1, ax2):
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+    for ax in (ax1, ax2):
+        ax.set_ylabel("")
+    return fig
+
+
+def fold_figure(index: torch.Tensor | np.ndarray, k: int, max_channels: int = 24) -> Figure:
+    """Why clustered FFN layers really shrink: channels of fc1 that share a centroid give the same
+    activation, so fc2 can add up their columns. Draws the channel -> cluster assignment for the first
+    ``max_channels`` channels as lines from C channel slots to K cluster slots.
+    """
+    index = np.asarray(index.detach().cpu() if isinstance(index, torch.Tensor) else index)[:max_channels]
+    used = sorted(set(int(i) for i in index if i < k))
+    slot = {g: i for i, g in enumerate(used)}
+    fig = Figure(figsize=(6.4, 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    from matplotlib import colormaps
+
+    palette = colormaps["tab20"].colors
+    n = len(index)
+    for c, g in enumerate(index):
+        if g >= k:
+            ax.plot([c, c], [1, 0.85], color=DROPPED_COLOR, lw=1)
+            continue
+        x1 = (slot[g] + 0.5) * n / max(1, len(used)) - 0.5
+        ax.plot([c, x1], [1, 0], color=palette[g % len(palette)], lw=1.4)
+    ax.scatter(range(n), [1] * n, s=30, c=[palette[g % len(palette)] if g < k else DROPPED_COLOR for g in index],
+               zorder=3, label="fc1 channels")
+    ax.scatter([(i + 0.5) * n / max(1, len(used)) - 0.5 for i in range(len(used))], [0] * len(used), s=70,
+               marker="s", c=[palette[g % len(palette)] for g in used], zorder=3, label="shared rows (clusters)")
+    ax.set_yticks([0, 1], ["K rows kept\n(folded fc1)", "C channels\n(original fc1)"])
+    ax.set_xticks([])
+    ax.set_ylim(-0.25, 1.25)
+    ax.set_title(f"Folding: {n} channels use only {len(used)} distinct rows", fontsize=10)
+    for side in ("top", "right", "bottom"):
+        ax.spines[side].set_visible(False)
+    fig.legend(handles=[Line2D([], [], marker="o", ls="", color="#4C72B0", label="channel"),
+                        Line2D([], [], marker="s", ls="", color="#4C72B0", label="cluster row")],
+               fontsize=8, loc="outside right center")
+    return fig
+
+
+__all__ = [
+    "sparsity_chart", "cluster_scatter", "cluster_sizes", "cluster_size_counts", "distortion_chart",
+    "size_chart", "how_it_works_figure", "fold_figure", "pca_2d", "draw_cluster_scatter",
+]

@@ -1,0 +1,187 @@
+"""Drive the running app through its API with gradio_client, as a browser session would.
+
+One server for the module. The main flow uses the real bundled Whisper-base (marked slow); the error
+paths use the tiny random Whisper so they stay quick. Every Client is its own session (own gr.State).
+"""
+from __future__ import annotations
+
+import json
+import re
+import socket
+import sys
+import wave
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # app.py lives at the repository root
+
+import app  # noqa: E402
+from prunelab.metrics import wer  # noqa: E402
+
+CLIP = ROOT / "assets" / "clip1.wav"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    demo = app.build_app(default_spec="tiny:whisper")
+    demo.queue(default_concurrency_limit=2)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True,
+                            quiet=True, **app.launch_kwargs())
+    yield url
+    demo.close()
+
+
+def _client(url: str) -> Client:
+    return Client(url, verbose=False)
+
+
+def _error_text(excinfo) -> str:
+    return str(excinfo.value)
+
+
+def _wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
+    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_session(server):
+    """A session with the tiny Whisper loaded (not compressed yet)."""
+    client = _client(server)
+    out = client.predict("tiny:whisper", 0.3, "uniform", api_name="/load_model")
+    assert "tiny:whisper" in out[0] and "32 compressible linear layers" in out[0]
+    return client
+
+
+def test_api_endpoints(server):
+    api = _client(server).view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name in ("/load_model", "/set_all_sliders", "/compress", "/transcribe", "/pick_example",
+                 "/upload_plan", "/download_plan", "/download_model", "/inspect_layer", "/how_it_works"):
+        assert name in api
+
+
+def test_transcribe_before_compress_is_an_error(tiny_session):
+    with pytest.raises(Exception) as excinfo:
+        tiny_session.predict(handle_file(str(CLIP)), "reference", api_name="/transcribe")
+    assert "compress" in _error_text(excinfo).lower()
+
+
+def test_transcribe_without_model_is_an_error(server):
+    with pytest.raises(Exception) as excinfo:
+        _client(server).predict(handle_file(str(CLIP)), "", api_name="/transcribe")
+    assert "no model loaded" in _error_text(excinfo).lower()
+
+
+def test_bad_plans_are_errors_and_leave_the_app_working(tiny_session, tmp_path):
+    cases = {
+        "broken.json": ("{not json", "not valid json"),
+        "unknown.json": (json.dumps({"clusters": {"model.encoder.layers.9.fc1": 3}}), "does not have"),
+        "too_many.json": (json.dumps({"clusters": {"model.encoder.layers.0.fc1": 9999}}), "between 1 and 256"),
+        "not_int.json": (json.dumps({"model.encoder.layers.0.fc1": "many"}), "whole number"),
+    }
+    for name, (text, message) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(Exception) as excinfo:
+            tiny_session.predict(handle_file(str(path)), api_name="/upload_plan")
+        assert message in _error_text(excinfo).lower(), name
+    # still working: a good plan restores, and is reported
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"clusters": {"model.encoder.layers.0.fc1": 64}}))
+    out = tiny_session.predict(handle_file(str(good)), api_name="/upload_plan")
+    assert "1 of 32 layers compressed" in out[0]
+
+
+def test_unknown_model_is_an_error_and_session_keeps_working(tiny_session):
+    with pytest.raises(Exception) as excinfo:
+        tiny_session.predict("nobody/not-a-real-speech-model-xyz", 0.3, "uniform", api_name="/load_model")
+    text = _error_text(excinfo).lower()
+    assert "hub cannot be reached" in text or "not found" in text
+    with pytest.raises(Exception) as excinfo:
+        tiny_session.predict("tiny:nothing", 0.3, "uniform", api_name="/load_model")
+    assert "unknown model" in _error_text(excinfo).lower()
+    out = tiny_session.predict(0.3, "uniform", api_name="/set_all_sliders")
+    assert "32 of 32 layers compressed" in out[0]
+
+
+def test_tiny_compress_audio_errors_and_downloads(tiny_session, tmp_path):
+    client = tiny_session
+    client.predict("tiny:whisper", 0.5, "ffn", api_name="/load_model")
+    status = client.predict("magnitude", 0, api_name="/compress")[0]
+    assert "Compressed with" in status and "Structured magnitude" in status
+
+    # audio a user can get wrong
+    with pytest.raises(Exception) as excinfo:
+        client.predict(None, "", api_name="/transcribe")
+    assert "no audio" in _error_text(excinfo).lower()
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio" * 10)
+    with pytest.raises(Exception) as excinfo:
+        client.predict(handle_file(str(corrupt)), "", api_name="/transcribe")
+    assert "corrupt" in _error_text(excinfo).lower() or "could not read" in _error_text(excinfo).lower()
+    silent = _wav(tmp_path / "silent.wav", np.zeros(16000))
+    with pytest.raises(Exception) as excinfo:
+        client.predict(handle_file(str(silent)), "", api_name="/transcribe")
+    assert "silent" in _error_text(excinfo).lower()
+    long = _wav(tmp_path / "ten_minutes.wav", 0.1 * np.sin(np.arange(16000 * 600) * 0.05), 16000)
+    with pytest.raises(Exception) as excinfo:
+        client.predict(handle_file(str(long)), "", api_name="/transcribe")
+    assert "too long" in _error_text(excinfo).lower()
+
+    # downloads: the plan round-trips, the model zip holds the saved folder
+    plan_path = client.predict("magnitude", 0, api_name="/download_plan")
+    plan = json.loads(Path(plan_path).read_text())
+    assert plan["method"] == "magnitude" and len(plan["clusters"]) == 8  # 4 FFN layers... of 2+2 blocks
+    assert all(k == 128 or k == 32 for k in plan["clusters"].values())
+    zip_path = client.predict(api_name="/download_model")
+    names = zipfile.ZipFile(zip_path).namelist()
+    assert any(n.endswith("model.safetensors") for n in names)
+    assert any(n.endswith("plan.json") for n in names)
+
+    # the teaching and inspection figures come back as plots
+    scatter, sizes, note = client.predict("model.encoder.layers.0.fc1", "kmeans", 0, api_name="/inspect_layer")
+    assert scatter and sizes and "K = 128" in note
+    how, fold = client.predict("model.encoder.layers.0.fc1", 8, 0, api_name="/how_it_works")
+    assert how and fold
+
+
+@pytest.mark.slow
+def test_whisper_base_compress_and_compare(server):
+    """The real thing: Whisper-base, 30 % k-means on every layer, one example clip through both models."""
+    client = _client(server)
+    info = client.predict("bundled:whisper-base", 0.3, "uniform", api_name="/load_model")[0]
+    assert "bundled:whisper-base" in info and "96 compressible linear layers" in info
+    status = client.predict("kmeans", 0, api_name="/compress")[0]
+    assert "k-means" in status
+    assert re.search(r"(29\.\d|30\.\d)% of the compressible parameters removed", status), status
+
+    audio, reference = client.predict("clip1", api_name="/pick_example")
+    assert reference == (ROOT / "assets" / "clip1.txt").read_text().strip()
+    text_a, time_a, text_b, time_b, summary, diff_a, diff_b = client.predict(
+        handle_file(audio), reference, api_name="/transcribe")
+    print(f"\n{info}\n{status}\noriginal  ({time_a}): {text_a}\ncompressed ({time_b}): {text_b}\n{summary}")
+    assert wer(reference, text_a) <= 0.1, text_a
+    assert text_b.strip(), "the compressed model's transcript is empty"
+    assert time_a.endswith("s of audio") and " s for " in time_b
+    assert "WER" in summary and summary.count("%") >= 2
+    # highlighted diffs: the original's diff is (almost) all plain equal words
+    tokens_a = diff_a if isinstance(diff_a, list) else diff_a.get("value", [])
+    assert tokens_a and " ".join(t["token"] for t in tokens_a if t["class_or_confidence"] is None).strip()

@@ -1,0 +1,113 @@
+"""The app in a real browser: headless Debian Chromium driven by Playwright (sync API).
+
+Loads the bundled Whisper-base, moves one layer's slider, compresses, transcribes an example clip and
+checks that both transcripts appear. Saves docs/screenshot.png (the first screen, for the README) and
+docs/screenshot-compare.png (the side-by-side transcripts).
+"""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"Debian chromium is not installed at {CHROMIUM}"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def url():
+    sys.path.insert(0, str(ROOT))
+    import app
+
+    demo = app.build_app(default_spec=os.environ.get("PRUNELAB_BROWSER_MODEL", "bundled:whisper-base"))
+    demo.queue(default_concurrency_limit=2)
+    _, local_url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True,
+                                  quiet=True, **app.launch_kwargs())
+    yield local_url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(url):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1440, "height": 1000}, device_scale_factor=1,
+                                      color_scheme="light")
+        pg = context.new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(url)
+        yield pg
+        context.close()
+        browser.close()
+
+
+def _wait_text(page, selector: str, timeout_ms: int = 240_000) -> str:
+    """Wait until the textarea under ``selector`` holds text; return it."""
+    page.wait_for_function(
+        "sel => { const t = document.querySelector(sel + ' textarea'); return t && t.value.trim().length > 0; }",
+        arg=selector, timeout=timeout_ms)
+    return page.locator(f"{selector} textarea").input_value()
+
+
+def test_slider_compress_transcribe(page):
+    # the model loads on page load; its sliders are rendered per layer, grouped by part and block
+    page.get_by_text("compressible linear layers").first.wait_for(timeout=180_000)
+    page.get_by_text("Encoder · ").first.wait_for()
+    page.wait_for_timeout(500)
+    DOCS.mkdir(exist_ok=True)
+    page.screenshot(path=str(DOCS / "screenshot.png"))
+
+    # everything back to K = C, then one slider moved: a quick one-layer compression
+    global_box = page.locator("#pl-global-sparsity input[type=number]")
+    global_box.fill("0")
+    global_box.press("Enter")
+    page.get_by_role("button", name="Set all sliders").click()
+    page.get_by_text("0 of 96 layers compressed").first.wait_for()
+    page.get_by_text("encoder block 0 · 6 layers · 0% sparse").first.wait_for()  # sliders rebuilt
+
+    slider = page.locator(".pl-layer-slider").filter(has_text="enc.0.fc1").first
+    slider.wait_for()
+    rng = slider.locator("input[type=range]")
+    before = int(rng.input_value())
+    box = rng.bounding_box()
+    page.mouse.click(box["x"] + 0.4 * box["width"], box["y"] + box["height"] / 2)  # move the knob to ~40 %
+    page.wait_for_function("el => Number(el.value) < 2048", arg=rng.element_handle())
+    after = int(rng.input_value())
+    assert after < before
+    page.get_by_text("1 of 96 layers compressed").first.wait_for()
+
+    page.get_by_role("button", name="3 · Compress").click()
+    page.get_by_text("Compressed with").first.wait_for(timeout=180_000)
+
+    page.get_by_role("tab", name="Listen & compare").click()
+    page.get_by_label("… or pick an example clip").click()
+    page.get_by_role("option", name="clip1").click()
+    reference = page.get_by_label("Reference text (what is really said; optional)")
+    page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('flowers'))")
+    assert "flowers" in reference.input_value()
+    page.get_by_role("button", name="Transcribe with both models").click()
+    original = _wait_text(page, "#pl-text-original")
+    compressed = _wait_text(page, "#pl-text-compressed")
+    assert "flowers" in original.lower()
+    assert compressed.strip()
+    page.get_by_text("WER").first.wait_for()
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(DOCS / "screenshot-compare.png"), full_page=True)
