@@ -23,7 +23,7 @@ import torch
 from .ctranslate2 import ConcatReader, read_ctranslate2
 from .errors import ModelLoadError
 
-CACHE_FORMAT = 1  # bump when the converted layout changes, to force a re-conversion
+CACHE_FORMAT = 2  # bump when the converted layout changes, to force a re-conversion
 _MARKER = "prunelab_cache.json"
 _LOCK = threading.Lock()
 
@@ -174,6 +174,12 @@ def build_tokenizer(folder: Path | None = None):
             pad_token="<|endoftext|>",
             model_max_length=448,
         )
+    # Mark every <|...|> control token (languages, tasks, <|notimestamps|>, ...) as special so that
+    # decoding -- including the ASR pipeline's -- drops them, and add the 1501 timestamp tokens
+    # <|0.00|> ... <|30.00|> (ids 50364-51864) that tokenizer.json lacks, as OpenAI's tokenizer has them.
+    control = [t.content for t in tok.added_tokens_decoder.values() if t.content.startswith("<|")]
+    tok.add_special_tokens({"additional_special_tokens": control}, replace_extra_special_tokens=False)
+    tok.add_tokens([f"<|{i * 0.02:.2f}|>" for i in range(1501)])
     return tok
 
 

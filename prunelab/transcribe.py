@@ -86,9 +86,17 @@ def clear_cache() -> None:
         _PIPELINES.clear()
 
 
+def max_tokens_for(seconds: float) -> int:
+    """A generous token budget for ``seconds`` of speech (fast speech is ~5 tokens/s; Whisper's cap is 448).
+
+    Stops a heavily compressed model that repeats one token from babbling to 448 tokens, which takes
+    minutes on a CPU; never limits a sane transcript.
+    """
+    return int(min(440, 24 + 12 * seconds))
+
+
 def _whisper_generate_kwargs(speech_model: SpeechModel, language: str | None, num_beams: int) -> dict:
     gen_cfg = getattr(speech_model.model, "generation_config", None)
-    # No max_new_tokens: the pipeline then keeps the model's own max_length (448 for Whisper).
     kwargs: dict[str, Any] = {"num_beams": num_beams}
     # English-only checkpoints (*.en) and bare configs (random demo models) take no language/task.
     multilingual = bool(getattr(gen_cfg, "is_multilingual", False)) and bool(getattr(gen_cfg, "lang_to_id", None))
@@ -104,7 +112,9 @@ def _run(speech_model: SpeechModel, samples: np.ndarray, language: str | None, n
     long = len(samples) > CHUNK_LENGTH_S * SAMPLE_RATE
     if speech_model.family == "whisper":
         call_kwargs["generate_kwargs"] = _whisper_generate_kwargs(speech_model, language, num_beams)
-        if long:
+        if not long:
+            call_kwargs["generate_kwargs"]["max_new_tokens"] = max_tokens_for(len(samples) / SAMPLE_RATE)
+        else:
             # Whisper's own sequential long-form decoding (OpenAI's algorithm: 30 s windows, each
             # started where the previous one's last timestamp ended). The pipeline's
             # chunk_length_s stitching drops whole sentences when chunks overlap similar text

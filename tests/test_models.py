@@ -273,3 +273,13 @@ def test_hub_unresponsive_endpoint_times_out(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://10.255.255.1")  # packets go nowhere
     _assert_fails_offline_fast("prunelab-tests/no-such-model")
+
+
+def test_bundled_tokenizer_control_and_timestamp_tokens(whisper_base) -> None:
+    tok = whisper_base.processor.tokenizer
+    assert len(tok) == whisper_base.model.config.vocab_size == 51865
+    el, nl, ts0, ts30 = tok.convert_tokens_to_ids(["<|el|>", "<|nl|>", "<|0.00|>", "<|30.00|>"])
+    assert {el, nl} <= set(tok.all_special_ids)  # language tokens never leak into transcripts
+    assert (ts0, ts30) == (50364, 51864)
+    words = tok.encode(" hello there", add_special_tokens=False)
+    assert tok.decode([50258, el, 50359, 50363, *words, ts0, nl], skip_special_tokens=True).strip() == "hello there"

@@ -153,3 +153,11 @@ def test_whisper_base_long_clip_over_30s(whisper_base):
     assert {"flowers", "vase"} & words, text  # from the first clip
     assert {"laptop", "graphics"} & words, text  # from the last clip
     assert len(text.split()) >= 0.85 * sum(len(normalize(_reference(CLIPS[i])).split()) for i in order)
+
+
+def test_token_budget_grows_with_length_and_is_capped() -> None:
+    from prunelab.transcribe import max_tokens_for
+
+    assert max_tokens_for(1.0) < max_tokens_for(10.0) <= 440
+    assert max_tokens_for(10.0) >= 5 * 10 + 20  # fast speech: ~5 tokens per second, with room to spare
+    assert max_tokens_for(30.0) >= 5 * 30 + 20 and max_tokens_for(120.0) == 440
