@@ -90,6 +90,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="5 (layer, sparsity) pairs, under 2 minutes")
     ap.add_argument("--threads", type=int, default=None, help="torch and sklearn (OpenMP/BLAS) threads")
+    ap.add_argument("--json", help="also write the rows here (plot them with plot_kmeans_speed.py)")
     args = ap.parse_args(argv)
 
     import sklearn
@@ -106,7 +107,7 @@ def main(argv=None) -> int:
     header = f"{'layer':42s} {'shape':>10s} {'K':>5s} {'prunelab s':>10s} {'sklearn s':>10s} {'speedup':>8s} {'inertia ratio':>13s} {'iters p/s':>9s}"
     print(header)
     print("-" * len(header))
-    speedups, ratios = [], []
+    speedups, ratios, rows = [], [], []
     with threadpool_limits(limits=args.threads) if args.threads else _null():
         for name, sp in cases:
             x = layers[name]
@@ -115,12 +116,18 @@ def main(argv=None) -> int:
             ts, is_, its = run_sklearn(x, k)
             speedups.append(ts / tp)
             ratios.append(ip / is_ if is_ > 0 else (1.0 if ip == 0 else float("inf")))
+            rows.append({"layer": name, "sparsity": sp, "k": k, "shape": list(x.shape), "prunelab_s": tp,
+                         "sklearn_s": ts, "speedup": ts / tp, "inertia_ratio": ratios[-1]})
             short = name.replace("model.", "").replace("layers.", "")
             print(f"{short + f' @{int(sp * 100)}%':42s} {x.shape[0]:>4d}x{x.shape[1]:<5d} {k:>5d} {tp:>10.2f} {ts:>10.2f} "
                   f"{speedups[-1]:>7.1f}x {ratios[-1]:>13.4f} {itp:>4d}/{its:<4d}", flush=True)
     print("-" * len(header))
     print(f"total: prunelab {sum(1 for _ in cases)} runs; median speedup {statistics.median(speedups):.1f}x, "
           f"worst inertia ratio {max(ratios):.4f}")
+    if args.json:
+        import json
+
+        Path(args.json).write_text(json.dumps({"threads": torch.get_num_threads(), "rows": rows}, indent=2))
     print(f"speedup={statistics.median(speedups):.2f} inertia_ratio={max(ratios):.4f}")
     return 0
 
