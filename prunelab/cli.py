@@ -56,7 +56,7 @@ def _config(args: argparse.Namespace):
     if plan is None and args.sparsity is None:
         raise PrunelabError("Give --sparsity S or --plan plan.json.")
     return CompressionConfig(method=args.method, sparsity=args.sparsity, preset=args.preset, plan=plan,
-                             seed=args.seed, fold=not args.no_fold)
+                             seed=args.seed, fold=not args.no_fold, allocate=args.allocate)
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
@@ -68,7 +68,9 @@ def cmd_compress(args: argparse.Namespace) -> int:
     model = _open(args.model)
     small = compress(model, config, progress=lambda i, n, msg: _log(f"[{i}/{n}] {msg}"))
     out = save_compressed(small, args.out)
-    print(f"method {config.method}, sparsity over compressible parameters {small.compression['sparsity']:.1%}")
+    alloc = "plan" if config.plan is not None else config.allocate
+    label = f"recommended = {config.method}" if args.method == "recommended" else config.method
+    print(f"method {label}, allocation {alloc}, sparsity over compressible parameters {small.compression['sparsity']:.1%}")
     print(format_size_table(size_report(model), size_report(small)))
     print(f"saved to {out}")
     return 0
@@ -76,12 +78,13 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .data import load_eval_set
-    from .evaluate import evaluate, format_table
+    from .evaluate import evaluate, format_table, validate_methods
 
+    validate_methods(args.methods)  # before loading anything
     utterances = load_eval_set(args.data, limit=args.limit)
     model = _open(args.model)
     rows = evaluate(model, utterances, methods=args.methods, sparsities=args.sparsities, preset=args.preset,
-                    seed=args.seed, log=_log)
+                    seed=args.seed, log=_log, allocate=args.allocate)
     print(format_table(rows))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
@@ -106,6 +109,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .compress import METHODS
+    from .methods import ALLOCATIONS, RECOMMENDED
     from .plan import PRESETS
 
     p = argparse.ArgumentParser(prog="prunelab", description=__doc__)
@@ -118,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     def method_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--preset", default="uniform", choices=list(PRESETS), help="which layers a global sparsity applies to")
         sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--allocate", choices=list(ALLOCATIONS), default=None,
+                        help="per-layer cluster counts: uniform (same sparsity on every selected layer, default) or "
+                             "auto (data-free sensitivity allocation hitting the global sparsity); "
+                             f"'recommended' defaults to {RECOMMENDED['allocate']}")
 
     sp = sub.add_parser("transcribe", help="print one transcript per audio file")
     sp.add_argument("audio", nargs="+")
@@ -126,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("compress", help="compress a model and save it to a folder")
     model_arg(sp)
-    sp.add_argument("--method", default="kmeans", choices=list(METHODS))
+    sp.add_argument("--method", default="kmeans", choices=list(METHODS) + ["recommended"],
+                    help=f"kmeans is the paper's method; recommended = {RECOMMENDED['method']} with "
+                         f"{RECOMMENDED['allocate']} allocation (best in benchmarks/WER_STUDY.md)")
     group = sp.add_mutually_exclusive_group()
     group.add_argument("--sparsity", type=float, help="fraction of channels removed per layer, e.g. 0.3")
     group.add_argument("--plan", help="plan JSON with per-layer cluster counts")
@@ -138,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("eval", help="WER table of methods x sparsities on a data folder")
     model_arg(sp)
     sp.add_argument("--data", required=True, help="folder of name.wav + name.txt pairs, or a LibriSpeech split")
-    sp.add_argument("--methods", type=_names, default=list(METHODS), help="comma-separated methods")
+    sp.add_argument("--methods", type=_names, default=list(METHODS),
+                    help="comma-separated methods (" + ", ".join(list(METHODS) + ["recommended"]) + ")")
     sp.add_argument("--sparsities", type=_floats, default=[0.1, 0.3])
     method_args(sp)
     sp.add_argument("--limit", type=int, help="only the first N utterances")

@@ -11,7 +11,8 @@ from torch import nn
 from .cache import LayerCache
 from .errors import PlanError
 from .layers import LayerInfo, ffn_pairs, find_layers, set_module
-from .methods import METHOD_HELP, STRUCTURED, UNSTRUCTURED, ChannelGroups, magnitude_unstructured
+from .methods import (ALLOCATIONS, METHOD_HELP, NEEDS_IMPORTANCE, STRUCTURED, UNSTRUCTURED, ChannelGroups,
+                      magnitude_unstructured, resolve_method)
 from .models import SpeechModel
 from .modules import ClusteredLinear, fold_ffn
 from .plan import Plan
@@ -27,6 +28,10 @@ class CompressionConfig:
 
     Give either ``plan`` (per-layer K) or ``sparsity`` (+ ``preset``, which layers it applies to).
     ``fold=True`` folds clustered FFN pairs into genuinely smaller dense layers.
+    ``allocate``: ``"uniform"`` (the same sparsity on every selected layer) or ``"auto"`` (K per layer from
+    data-free sensitivity curves, :func:`prunelab.allocate.allocate`); ignored when a plan is given.
+    ``method="recommended"`` resolves to :data:`prunelab.methods.RECOMMENDED` (method and, unless
+    ``allocate`` is set, allocation).
     """
 
     method: str = "kmeans"
@@ -37,15 +42,29 @@ class CompressionConfig:
     max_iter: int = 100
     fold: bool = True
     options: dict = field(default_factory=dict)
+    allocate: str | None = None
 
-    def resolve_plan(self, layers: list[LayerInfo]) -> Plan:
+    def __post_init__(self) -> None:
+        self.method, self.allocate = resolve_method(self.method, self.allocate)
+
+    def resolve_plan(self, layers: list[LayerInfo], model: nn.Module | None = None, cache_key: str | None = None,
+                     progress: Progress | None = None) -> Plan:
         if self.method not in METHODS:
-            raise PlanError(f"Unknown method {self.method!r}; choose one of: {', '.join(METHODS)}.")
+            raise PlanError(f"Unknown method {self.method!r}; choose one of: {', '.join(METHODS)}, recommended.")
+        if self.allocate not in ALLOCATIONS:
+            raise PlanError(f"Unknown allocation {self.allocate!r}; choose one of: {', '.join(ALLOCATIONS)}.")
         if self.plan is not None:
             self.plan.validate(layers)
             return self.plan
         if self.sparsity is None:
             raise PlanError("Give a sparsity or a plan.")
+        if self.allocate == "auto":
+            if model is None:
+                raise PlanError("Automatic allocation needs the model.")
+            from .allocate import allocate
+
+            return allocate(model, self.sparsity, preset=self.preset, layers=layers, seed=self.seed,
+                            cache_key=cache_key, progress=progress)
         return Plan.from_sparsity(layers, self.sparsity, self.preset)
 
 
@@ -64,7 +83,7 @@ def compress(
     if model.compression is not None:
         raise PlanError("This model is already compressed; compress the original model instead.")
     layers = find_layers(model.model)
-    plan = config.resolve_plan(layers)
+    plan = config.resolve_plan(layers, model.model, cache_key=model.spec, progress=progress)
     todo = plan.active(layers)
     new = copy.deepcopy(model.model)
     modules: dict[str, nn.Module] = {}
@@ -74,7 +93,14 @@ def compress(
             progress(i, len(todo), f"{config.method}: {layer.name} K={k}/{layer.channels}")
         linear = new.get_submodule(layer.name)
         key = (model.spec, layer.name, k, config.method, config.seed, config.max_iter, tuple(sorted(config.options.items())))
-        compute = lambda: compress_layer(linear, k, config)  # noqa: E731
+        extra: dict = {}
+        if config.method in NEEDS_IMPORTANCE:
+            # importance from the ORIGINAL model's neighbouring layer (a deterministic function of spec + layer)
+            from .sensitivity import channel_importance
+
+            extra["importance"] = channel_importance(model.model, layer)
+            key = key + ("importance-v1",)
+        compute = lambda: compress_layer(linear, k, config, **extra)  # noqa: E731
         result = cache.get_or_compute(key, compute) if cache is not None else compute()
         if isinstance(result, ChannelGroups):
             modules[layer.name] = ClusteredLinear.from_groups(result, dtype=linear.weight.dtype)
@@ -98,6 +124,7 @@ def compress(
         progress(len(todo), len(todo), "done")
     record = {
         "method": config.method,
+        "allocate": config.allocate if config.plan is None else "plan",
         "seed": config.seed,
         "max_iter": config.max_iter,
         "folded": config.fold,
@@ -111,13 +138,13 @@ def compress(
     return SpeechModel(new.eval(), model.processor, model.family, model.spec, compression=record)
 
 
-def compress_layer(linear: nn.Module, k: int, config: CompressionConfig) -> ChannelGroups | torch.Tensor:
+def compress_layer(linear: nn.Module, k: int, config: CompressionConfig, **extra) -> ChannelGroups | torch.Tensor:
     """Compress one ``nn.Linear`` to K channels: :class:`ChannelGroups` for structured methods, a masked weight otherwise."""
     with torch.no_grad():
         if config.method in UNSTRUCTURED:
             return magnitude_unstructured(linear.weight, k / linear.out_features)
         fn = STRUCTURED[config.method]
-        return fn(linear.weight, linear.bias, k, seed=config.seed, max_iter=config.max_iter, **config.options)
+        return fn(linear.weight, linear.bias, k, seed=config.seed, max_iter=config.max_iter, **config.options, **extra)
 
 
 def module_record(module: nn.Module) -> dict:

@@ -5,10 +5,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .audio import load_audio
+from .audio import SAMPLE_RATE, load_audio
 from .cache import LayerCache
 from .compress import CompressionConfig, compress
 from .data import Utterance
+from .errors import PrunelabError
 from .metrics import wer
 from .models import SpeechModel
 from .transcribe import transcribe
@@ -25,9 +26,30 @@ class EvalRow:
     model_sparsity: float  # achieved, over the compressible parameters
     utterances: int
     seconds: float
+    allocate: str = "uniform"
+    resolved_method: str | None = None  # what ``recommended`` stood for
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
+
+
+def validate_methods(methods: Sequence[str]) -> list[str]:
+    """Check method names (``recommended`` allowed) before any expensive work; raise a clear error."""
+    from .compress import METHODS
+
+    known = list(METHODS) + ["recommended"]
+    methods = list(methods)
+    if not methods:
+        raise PrunelabError(f"No methods given; choose from: {', '.join(known)}.")
+    bad = [m for m in methods if m not in known]
+    if bad:
+        import difflib
+
+        hints = [f"{b!r}" + (f" (did you mean {c[0]!r}?)" if (c := difflib.get_close_matches(b, known, n=1)) else "")
+                 for b in bad]
+        raise PrunelabError(f"Unknown method{'s' if len(bad) > 1 else ''} {', '.join(hints)}; "
+                            f"choose from: {', '.join(known)}.")
+    return methods
 
 
 def evaluate(
@@ -40,8 +62,16 @@ def evaluate(
     seed: int = 0,
     log: Log | None = None,
     config_overrides: dict | None = None,
+    allocate: str | None = None,
 ) -> list[EvalRow]:
-    """Transcribe ``utterances`` with the original model (method ``none``) and each method x sparsity."""
+    """Transcribe ``utterances`` with the original model (method ``none``) and each method x sparsity.
+
+    ``allocate``: ``"uniform"`` or ``"auto"`` (sensitivity-based K per layer); ``None`` = uniform, except
+    that ``recommended`` then uses its own recommended allocation.
+    """
+    from .methods import resolve_method
+
+    methods = validate_methods(methods)
     log = log or (lambda _msg: None)
     audios = [load_audio(u.audio) for u in utterances]
     refs = [u.text for u in utterances]
@@ -52,19 +82,22 @@ def evaluate(
         hyps = []
         for i, a in enumerate(audios):
             log(f"[{label}] transcribing {i + 1}/{len(audios)}")
-            hyps.append(transcribe(m, a))
+            hyps.append(transcribe(m, a, SAMPLE_RATE))
         return wer(refs, hyps), time.perf_counter() - start
 
     score, secs = run(model, "none")
     rows = [EvalRow("none", 0.0, score, preset, 0.0, len(audios), secs)]
     log(f"none: WER {score:.2%}")
     for method in methods:
+        resolved, alloc = resolve_method(method, allocate)
         for s in sparsities:
-            label = f"{method} @ {s:.0%}"
-            config = CompressionConfig(method=method, sparsity=s, preset=preset, seed=seed, **(config_overrides or {}))
+            label = f"{method} @ {s:.0%}" + (f" ({alloc})" if alloc != "uniform" else "")
+            config = CompressionConfig(method=resolved, sparsity=s, preset=preset, seed=seed, allocate=alloc,
+                                       **(config_overrides or {}))
             small = compress(model, config, cache=cache, progress=lambda i, n, msg: log(f"[{label}] compressing {i}/{n} {msg}"))
             score, secs = run(small, label)
-            rows.append(EvalRow(method, s, score, preset, small.compression["sparsity"], len(audios), secs))
+            rows.append(EvalRow(method, s, score, preset, small.compression["sparsity"], len(audios), secs, alloc,
+                                resolved if resolved != method else None))
             log(f"{label}: WER {score:.2%}")
             del small
     return rows
@@ -72,7 +105,9 @@ def evaluate(
 
 def format_table(rows: Sequence[EvalRow]) -> str:
     """Plain-text WER table, one row per method x sparsity."""
-    lines = [f"{'method':<24s}{'preset':<13s}{'sparsity':>9s}{'achieved':>10s}{'WER':>9s}{'utts':>6s}"]
+    lines = [f"{'method':<24s}{'alloc':<9s}{'preset':<13s}{'sparsity':>9s}{'achieved':>10s}{'WER':>9s}{'utts':>6s}"]
     for r in rows:
-        lines.append(f"{r.method:<24s}{r.preset:<13s}{r.sparsity:>9.0%}{r.model_sparsity:>10.1%}{r.wer:>9.2%}{r.utterances:>6d}")
+        name = f"{r.method}={r.resolved_method}" if r.resolved_method else r.method
+        lines.append(f"{name:<24s}{r.allocate:<9s}{r.preset:<13s}{r.sparsity:>9.0%}{r.model_sparsity:>10.1%}"
+                     f"{r.wer:>9.2%}{r.utterances:>6d}")
     return "\n".join(lines)
