@@ -29,11 +29,13 @@ import gradio as gr
 
 from prunelab import plots
 from prunelab.cache import LayerCache
-from prunelab.compress import METHOD_HELP, METHODS, CompressionConfig, compress, compress_layer
+from prunelab.compress import METHOD_HELP, METHODS, CompressionConfig, compress, layer_result
 from prunelab.errors import PrunelabError
 from prunelab.layers import LayerInfo, find_layers
 from prunelab.models import DEFAULT_MODEL, SpeechModel, available_models, load_model
+from prunelab.allocate import allocate
 from prunelab.plan import PRESET_HELP, PRESETS, Plan
+from prunelab.sensitivity import plot_sensitivity, sensitivity_curves
 from prunelab.size import size_report
 
 ROOT = Path(__file__).resolve().parent
@@ -52,12 +54,17 @@ UI_PRESETS = {  # the presets offered as buttons, with a readable name
     "encoder": "Encoder only",
     "attention": "Attention only",
     "encoder-ffn": "Encoder FFN only",
+    "fc1": "FFN hidden neurons only (fc1, folded)",
+    "encoder-fc1": "Encoder FFN hidden neurons only (fc1, folded)",
     "decoder": "Decoder only",
 }
 METHOD_NAMES = {
     "kmeans": "k-means clustering (paper)",
     "magnitude": "Structured magnitude (baseline)",
     "magnitude-unstructured": "Unstructured magnitude (baseline)",
+    "kmeans-weighted": "Importance-weighted k-means",
+    "representative": "Representative channel per cluster",
+    "hybrid": "Hybrid: drop dead channels, cluster the rest",
 }
 HEAVY = "heavy"  # concurrency id of CPU-heavy events: one at a time on a small machine
 
@@ -265,6 +272,28 @@ def on_preset(sparsity: float, preset: str, sess: dict, rev: int):
 
 
 @_guard
+def on_auto(sparsity: float, preset: str, sess: dict, rev: int, progress=gr.Progress()):
+    """Auto-allocate: K per layer from data-free sensitivity curves, ``sparsity`` over the preset's layers."""
+    model, layers = _require_model(sess)
+    progress(0, desc="Measuring each layer's sensitivity …")
+    plan = allocate(model.model, float(sparsity), preset=preset, layers=layers, cache_key=model.spec,
+                    progress=lambda i, n, msg: progress((i, n), desc=msg, unit="layers"))
+    clusters = {l.name: plan.clusters.get(l.name, l.channels) for l in layers}
+    sess = {**sess, "clusters": clusters}
+    return sess, (rev or 0) + 1, _plan_summary(layers, clusters), plots.sparsity_chart(layers, clusters)
+
+
+@_guard
+def on_sensitivity(preset: str, sess: dict, progress=gr.Progress()):
+    """Data-free sensitivity: each layer's clustering distortion against its sparsity."""
+    model, layers = _require_model(sess)
+    chosen = Plan.from_sparsity(layers, 0.5, preset).clusters
+    curves = sensitivity_curves(model.model, [l for l in layers if l.name in chosen], cache_key=model.spec,
+                                progress=lambda i, n, msg: progress((i, n), desc=msg, unit="layers"))
+    return plot_sensitivity(curves)
+
+
+@_guard
 def on_plan_upload(file, sess: dict, rev: int):
     """Restore every slider from a plan JSON (as downloaded here or written by the CLI)."""
     if file is None:
@@ -317,7 +346,6 @@ def on_compress(method: str, seed: float, sess: dict, progress=gr.Progress()):
     t0 = time.perf_counter()
     compressed = compress(model, config, cache=LAYER_CACHE, progress=report)
     seconds = time.perf_counter() - t0
-    _limit_generation(compressed)
     key = sess.get("compressed") or uuid.uuid4().hex
     COMPRESSED.put(key, compressed)
     sess = {**sess, "compressed": key, "compressed_plan": dict(plan.clusters), "method": method,
@@ -331,17 +359,6 @@ def on_compress(method: str, seed: float, sess: dict, progress=gr.Progress()):
               "Now go to **Listen & compare**.")
     return (sess, status, plots.sparsity_chart(layers, plan), plots.distortion_chart(c, layers),
             plots.size_chart(before, after), _size_table(before, after, c, layers))
-
-
-def _limit_generation(model: SpeechModel) -> None:
-    """A heavily compressed Whisper may babble until its 448-token limit, which takes minutes on a CPU.
-
-    Give the (private) compressed copy a tighter cap: 224 tokens per 30 s window is what Whisper was
-    trained with and more than any 30 s of speech needs.
-    """
-    config = getattr(model.model, "generation_config", None)
-    if model.family == "whisper" and config is not None:
-        config.max_length = min(int(getattr(config, "max_length", None) or 448), 224)
 
 
 def _size_table(before, after, compression: dict, layers: list[LayerInfo]) -> list[list[Any]]:
@@ -373,8 +390,7 @@ def on_inspect(layer_name: str, method: str, seed: float, sess: dict):
         method = "magnitude"
     linear = model.model.get_submodule(layer.name)
     config = CompressionConfig(method=method, seed=int(seed or 0))
-    key = (model.spec, layer.name, k, method, config.seed, config.max_iter, ())
-    groups = LAYER_CACHE.get_or_compute(key, lambda: compress_layer(linear, k, config))
+    groups = layer_result(model, layer, k, config, cache=LAYER_CACHE)
     title = f"{layer.label}: {layer.channels} channels → K = {k} ({METHOD_NAMES[method]})"
     note = (f"**{layer.label}** (`{layer.name}`): C = {layer.channels} channels of {layer.in_features} inputs"
             f"{' + bias' if layer.has_bias else ''}; K = {k} → sparsity {100 * (1 - k / layer.channels):.0f}%; "
@@ -392,9 +408,7 @@ def on_how(layer_name: str, k: float, seed: float, sess: dict):
     linear = model.model.get_submodule(layer.name)
     k = int(max(1, min(int(k), layer.channels)))
     fig = plots.how_it_works_figure(linear.weight, linear.bias, k, seed=int(seed or 0), layer_label=layer.label)
-    groups = LAYER_CACHE.get_or_compute(
-        (model.spec, layer.name, k, "kmeans", int(seed or 0), 100, ()),
-        lambda: compress_layer(linear, k, CompressionConfig(method="kmeans", seed=int(seed or 0))))
+    groups = layer_result(model, layer, k, CompressionConfig(method="kmeans", seed=int(seed or 0)), cache=LAYER_CACHE)
     return fig, plots.fold_figure(groups.index, groups.k)
 
 
@@ -574,7 +588,9 @@ def build_app(default_spec: str | None = None) -> gr.Blocks:
                                                      value=DEFAULT_PRESET, label="Apply to (preset)", scale=3,
                                                      info="Which layers the global sparsity applies to; "
                                                           "the others keep all their channels.")
-                                preset_btn = gr.Button("Set all sliders", scale=1, elem_id="pl-preset-btn")
+                                with gr.Column(scale=1, min_width=120):
+                                    preset_btn = gr.Button("Set all sliders", elem_id="pl-preset-btn")
+                                    auto_btn = gr.Button("Auto-allocate", size="sm", elem_id="pl-auto-btn")
                         with gr.Row(equal_height=True):
                             method = gr.Dropdown([(METHOD_NAMES[m], m) for m in METHOD_NAMES if m in METHODS],
                                                  value="kmeans", label="Method", info=METHOD_HELP["kmeans"], scale=3)
@@ -648,6 +664,12 @@ def build_app(default_spec: str | None = None) -> gr.Blocks:
                     size_df = gr.Dataframe(headers=["", "original", "compressed", "kept"], label="Sizes",
                                            interactive=False, wrap=True)
                 distortion_plot = gr.Plot(label="Clustering distortion per layer", format="png", show_label=False)
+                gr.Markdown("### Where can this model be compressed? (data-free sensitivity)\n"
+                            "Each line is a layer's importance-weighted clustering distortion as its sparsity "
+                            "grows, for the layers of the chosen preset. Flat, low lines compress cheaply; "
+                            "**Auto-allocate** on the Compress tab spends the sparsity where lines are lowest.")
+                sens_btn = gr.Button("Measure sensitivity", size="sm")
+                sens_plot = gr.Plot(label="Sensitivity", format="png", show_label=False)
                 gr.Markdown("### Channel clusters of one layer (at its slider's K)")
                 with gr.Row():
                     inspect_layer = gr.Dropdown([], label="Layer", scale=3)
@@ -706,6 +728,10 @@ def build_app(default_spec: str | None = None) -> gr.Blocks:
                   concurrency_id=HEAVY, concurrency_limit=1)
         preset_btn.click(on_preset, [sparsity, preset, sess, rev], [sess, rev, plan_md, sparsity_plot],
                          api_name="set_all_sliders")
+        auto_btn.click(on_auto, [sparsity, preset, sess, rev], [sess, rev, plan_md, sparsity_plot],
+                       api_name="auto_allocate", concurrency_id=HEAVY, concurrency_limit=1)
+        sens_btn.click(on_sensitivity, [preset, sess], sens_plot, api_name="sensitivity",
+                       concurrency_id=HEAVY, concurrency_limit=1)
         method.change(lambda m: gr.Dropdown(info=METHOD_HELP.get(m, "")), method, method,
                       api_visibility="private", show_progress="hidden", queue=False)
         plan_file_in.upload(on_plan_upload, [plan_file_in, sess, rev], [sess, rev, plan_md, sparsity_plot],

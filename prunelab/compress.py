@@ -92,16 +92,7 @@ def compress(
         if progress:
             progress(i, len(todo), f"{config.method}: {layer.name} K={k}/{layer.channels}")
         linear = new.get_submodule(layer.name)
-        key = (model.spec, layer.name, k, config.method, config.seed, config.max_iter, tuple(sorted(config.options.items())))
-        extra: dict = {}
-        if config.method in NEEDS_IMPORTANCE:
-            # importance from the ORIGINAL model's neighbouring layer (a deterministic function of spec + layer)
-            from .sensitivity import channel_importance
-
-            extra["importance"] = channel_importance(model.model, layer)
-            key = key + ("importance-v1",)
-        compute = lambda: compress_layer(linear, k, config, **extra)  # noqa: E731
-        result = cache.get_or_compute(key, compute) if cache is not None else compute()
+        result = layer_result(model, layer, k, config, cache=cache)
         if isinstance(result, ChannelGroups):
             modules[layer.name] = ClusteredLinear.from_groups(result, dtype=linear.weight.dtype)
             distortion[layer.name] = result.distortion
@@ -136,6 +127,27 @@ def compress(
         "options": dict(config.options),
     }
     return SpeechModel(new.eval(), model.processor, model.family, model.spec, compression=record)
+
+
+def layer_result(
+    model: SpeechModel, layer: LayerInfo, k: int, config: CompressionConfig, *, cache: LayerCache | None = None
+) -> ChannelGroups | torch.Tensor:
+    """One layer of the ORIGINAL ``model`` compressed to K channels with ``config``'s method, through ``cache``.
+
+    The cache key is (model spec, layer, K, method, seed, max_iter, options), so callers that share a
+    cache (the app's per-layer views and :func:`compress`) reuse each other's results.
+    """
+    linear = model.model.get_submodule(layer.name)
+    key = (model.spec, layer.name, k, config.method, config.seed, config.max_iter, tuple(sorted(config.options.items())))
+    extra: dict = {}
+    if config.method in NEEDS_IMPORTANCE:
+        # importance from the original model's neighbouring layer (a deterministic function of spec + layer)
+        from .sensitivity import channel_importance
+
+        extra["importance"] = channel_importance(model.model, layer)
+        key = key + ("importance-v1",)
+    compute = lambda: compress_layer(linear, k, config, **extra)  # noqa: E731
+    return cache.get_or_compute(key, compute) if cache is not None else compute()
 
 
 def compress_layer(linear: nn.Module, k: int, config: CompressionConfig, **extra) -> ChannelGroups | torch.Tensor:

@@ -24,6 +24,8 @@ PRESETS: dict[str, Callable[[LayerInfo], bool]] = {
     "encoder": lambda l: l.part == "encoder",
     "attention": lambda l: l.group in ("self_attn", "cross_attn"),
     "encoder-ffn": lambda l: l.part == "encoder" and l.group == "ffn",
+    "fc1": lambda l: l.kind == "fc1",
+    "encoder-fc1": lambda l: l.part == "encoder" and l.kind == "fc1",
     "decoder": lambda l: l.part == "decoder",
 }
 PRESET_HELP = {
@@ -32,6 +34,8 @@ PRESET_HELP = {
     "encoder": "encoder layers only",
     "attention": "attention projections (q, k, v, out; self and cross) only",
     "encoder-ffn": "encoder feed-forward layers only",
+    "fc1": "feed-forward hidden neurons only (fc1 clustered, fc2 folded; the residual stream is untouched)",
+    "encoder-fc1": "encoder feed-forward hidden neurons only (fc1 clustered, fc2 folded)",
     "decoder": "decoder layers only",
 }
 

@@ -74,7 +74,8 @@ def tiny_session(server):
 def test_api_endpoints(server):
     api = _client(server).view_api(print_info=False, return_format="dict")["named_endpoints"]
     for name in ("/load_model", "/set_all_sliders", "/compress", "/transcribe", "/pick_example",
-                 "/upload_plan", "/download_plan", "/download_model", "/inspect_layer", "/how_it_works"):
+                 "/upload_plan", "/download_plan", "/download_model", "/inspect_layer", "/how_it_works",
+                 "/auto_allocate", "/sensitivity"):
         assert name in api
 
 
@@ -185,3 +186,21 @@ def test_whisper_base_compress_and_compare(server):
     # highlighted diffs: the original's diff is (almost) all plain equal words
     tokens_a = diff_a if isinstance(diff_a, list) else diff_a.get("value", [])
     assert tokens_a and " ".join(t["token"] for t in tokens_a if t["class_or_confidence"] is None).strip()
+
+
+def test_auto_allocate_sets_mixed_sliders_and_sensitivity_plot(server):
+    client = _client(server)
+    client.predict("tiny:whisper", 0.3, "ffn", api_name="/load_model")
+    out = client.predict(0.3, "ffn", api_name="/auto_allocate")
+    summary = out[0]
+    # FFN layers only (8 of 32): 30 % of the FFN parameters removed
+    m = re.search(r"(\d+) of 32 layers compressed", summary)
+    assert m and 1 <= int(m.group(1)) <= 8, summary
+    pct = float(re.search(r"\*\*([\d.]+)%\*\*", summary).group(1))
+    ffn = 4 * (256 * 65 + 64 * 257)  # 4 blocks of fc1 [256, 64+1] and fc2 [64, 256+1]
+    ffn_share = ffn / (ffn + 24 * 64 * 65 - 6 * 64)  # 24 attention projections, 6 k_proj without bias
+    assert pct == pytest.approx(30 * ffn_share, abs=2.0), summary
+    status = client.predict("kmeans", 0, api_name="/compress")[0]
+    assert "Compressed with" in status
+    plot = client.predict("ffn", api_name="/sensitivity")
+    assert plot is not None
