@@ -40,7 +40,9 @@ inertia is computed directly from the explicit centroids.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -55,6 +57,43 @@ GRAM_MAX_N = 16384
 #: The precomputed [B, N, N] squared-distance table for seeding is kept only below this size;
 #: above it candidate distances are derived from G on the fly.
 _DSQ_MAX_BYTES = 512 * 1024**2
+#: On CPU the whole call (Gram product, seeding and Lloyd loops: many small ops) runs with at most this many torch threads; set to
+#: ``None`` to keep torch's setting.  With several OpenMP threads on a busy machine each small op waits
+#: for every thread to be scheduled (measured: Whisper-base at 50% took 4 s with 1 thread vs 51-86 s
+#: with 2 threads on a loaded 2-core machine, and the Gram product alone was slower with 2 threads).
+SEQUENTIAL_THREADS: int | None = 1
+
+_THREADS_LOCK = threading.Lock()
+_threads_depth = 0
+_threads_saved = 0
+
+
+@contextlib.contextmanager
+def _sequential_threads(device: torch.device):
+    """Temporarily cap ``torch.set_num_threads`` at :data:`SEQUENTIAL_THREADS` (CPU only).
+
+    The previous value is restored on exit, also after an exception.  Concurrent calls from several
+    Python threads share one reference count, so the value saved by the first entry is restored by the
+    last exit (the setting is process-wide, or per OpenMP thread; either way it is restored).
+    """
+    global _threads_depth, _threads_saved
+    cap = SEQUENTIAL_THREADS
+    if device.type != "cpu" or cap is None:
+        yield
+        return
+    with _THREADS_LOCK:
+        if _threads_depth == 0:
+            _threads_saved = torch.get_num_threads()
+            if _threads_saved > cap:
+                torch.set_num_threads(cap)
+        _threads_depth += 1
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _threads_depth -= 1
+            if _threads_depth == 0 and torch.get_num_threads() != _threads_saved:
+                torch.set_num_threads(_threads_saved)
 
 
 @dataclass
@@ -84,6 +123,7 @@ def kmeans(
     n_local_trials: int | None = None,
     seed: int = 0,
     method: str = "auto",
+    init: str = "auto",
 ) -> KMeansResult:
     """Cluster the rows of ``x`` (``[N, D]``) into ``k`` clusters.
 
@@ -98,6 +138,9 @@ def kmeans(
         n_local_trials: k-means++ candidates per seeding step; default ``2 + int(ln k)``.
         seed: seed of the ``torch.Generator`` (on ``x``'s device) used for seeding.
         method: ``"auto"``, ``"gram"`` (kernel-space Lloyd on ``X X^T``) or ``"direct"``.
+        init: ``"auto"`` (default: ``"ward"`` when ``k >= N / 2`` and ``N <= GRAM_MAX_N``, else
+            ``"k-means++"``), ``"ward"`` (deterministic agglomerative Ward initialisation, ``seed`` is
+            not used) or ``"k-means++"`` (greedy k-means++ seeding as in scikit-learn).
 
     Raises:
         ValueError: bad shape, ``k`` outside ``[1, N]``, non-finite input or bad weights.
@@ -120,6 +163,7 @@ def kmeans(
         n_local_trials=n_local_trials,
         seed=seed,
         method=method,
+        init=init,
     )
     return KMeansResult(res.centroids[0], res.labels[0], float(res.inertia[0]), res.n_iter)
 
@@ -134,6 +178,7 @@ def kmeans_batched(
     n_local_trials: int | None = None,
     seed: int = 0,
     method: str = "auto",
+    init: str = "auto",
 ) -> KMeansResult:
     """Cluster ``B`` independent point sets of the same shape at once: ``x`` is ``[B, N, D]``.
 
@@ -159,17 +204,19 @@ def kmeans_batched(
         raise ValueError(f"n_local_trials must be >= 1, got {n_local_trials}")
     if method not in ("auto", "gram", "direct"):
         raise ValueError(f"method must be 'auto', 'gram' or 'direct', got {method!r}")
+    if init not in ("auto", "ward", "k-means++"):
+        raise ValueError(f"init must be 'auto', 'ward' or 'k-means++', got {init!r}")
     if not x.is_floating_point():
         x = x.to(torch.float32)
 
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     dev = x.device
-    with torch.no_grad():
+    with torch.no_grad(), _sequential_threads(dev):
         X = x.detach().to(dtype).contiguous()
         if not bool(torch.isfinite(X).all()):
             raise ValueError("x contains NaN or infinite values")
         w = _check_weights(sample_weight, B, N, dtype, dev)
-        return _kmeans_impl(X, k, w, max_iter, tol, n_local_trials, seed, method)
+        return _kmeans_impl(X, k, w, max_iter, tol, n_local_trials, seed, method, init)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -231,7 +278,7 @@ def _use_gram(method: str, B: int, N: int, D: int, k: int, X: Tensor) -> bool:
 
 
 def _kmeans_impl(X: Tensor, k: int, w: Tensor | None, max_iter: int, tol: float, n_local_trials, seed: int,
-                 method: str) -> KMeansResult:
+                 method: str, init: str = "auto") -> KMeansResult:
     B, N, D = X.shape
     dev, dtype = X.device, X.dtype
 
@@ -253,18 +300,32 @@ def _kmeans_impl(X: Tensor, k: int, w: Tensor | None, max_iter: int, tol: float,
         return KMeansResult(mean.clone(), labels, inertia, 1)
 
     eng = _Engine(Xc, k, w, use_gram=_use_gram(method, B, N, D, k, X))
-    gen = torch.Generator(device=dev)
-    gen.manual_seed(int(seed))
-    L = n_local_trials if n_local_trials is not None else 2 + int(math.log(k))
-    seeds = eng.seed_plusplus(L, gen)
+    return _cluster(eng, Xc, mean, k, w, max_iter, tol, n_local_trials, seed, init)
+
+
+def _cluster(eng: "_Engine", Xc: Tensor, mean: Tensor, k: int, w: Tensor | None, max_iter: int, tol: float,
+             n_local_trials, seed: int, init: str) -> KMeansResult:
+    B, N, D = Xc.shape
+    dev = Xc.device
+    if init == "auto":
+        init = "ward" if 2 * k >= N and N <= GRAM_MAX_N else "k-means++"
+    seeds = init_labels = None
+    if init == "ward":
+        init_labels = torch.stack([eng.ward_labels(b) for b in range(B)])
+    else:
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(int(seed))
+        L = n_local_trials if n_local_trials is not None else 2 + int(math.log(k))
+        seeds = eng.seed_plusplus(L, gen)
     tol_b = _tolerance(Xc, tol)
     if eng.use_gram and not eng.cuda_like:
-        outs = [eng.lloyd_gram_incremental(b, seeds[b], max_iter, float(tol_b[b])) for b in range(B)]
+        outs = [eng.lloyd_gram_incremental(b, None if seeds is None else seeds[b], max_iter, float(tol_b[b]),
+                                           None if init_labels is None else init_labels[b]) for b in range(B)]
         C = torch.stack([o[0] for o in outs])
         labels = torch.stack([o[1] for o in outs])
         n_iter = max(o[2] for o in outs)
     else:
-        C, labels, n_iter = eng.lloyd(seeds, max_iter, tol_b)
+        C, labels, n_iter = eng.lloyd(seeds, max_iter, tol_b, init_labels)
     inertia = _inertia(Xc, C, labels, w)
     return KMeansResult(C + mean, labels, inertia, n_iter)
 
@@ -380,6 +441,92 @@ class _Engine:
             seeds.append(torch.gather(cand, 1, best))
         return torch.cat(seeds, 1)  # [B, k]
 
+    # ---------------------------------------------------------------- seeding (agglomerative Ward)
+    def ward_labels(self, b: int) -> Tensor:
+        """Ward's agglomerative clustering of item ``b`` cut at ``k`` clusters: labels [N] in ``0..k-1``.
+
+        Equivalent to greedily merging, ``N - k`` times, the pair of clusters with the smallest increase
+        of inertia ``m_a m_b / (m_a + m_b) |c_a - c_b|^2`` (``m``: total weight), but vectorised: Ward's
+        linkage is *reducible*, so all pairs of mutual nearest neighbours can be merged at once without
+        changing the dendrogram (the nearest-neighbour-chain theorem).  Each round merges every mutual
+        pair, updating the centroid Gram matrix ``Gc <- M Gc M^T`` exactly (``M``: the mass fractions);
+        rounds repeat down to one cluster (the cost of a round is quadratic in the clusters left, so the
+        total is ``O(N^2)``), stopping as soon as no later merge can be among the lowest ones.  The ``N - k`` lowest merges of the dendrogram (heights made monotone, ties
+        broken by creation order) then give the same partition as the greedy ``N -> k`` agglomeration.
+        Deterministic; ``seed`` plays no part.
+        """
+        N, dev, dtype = self.N, self.dev, self.dtype
+        k = self.k
+        if self.G is not None:
+            Gc = self.G[b].clone()
+        else:
+            Gc = self.X[b] @ self.X[b].T
+        m = (torch.ones(N, dtype=dtype, device=dev) if self.wl is None else self.wl[b].clone())
+        node = torch.arange(N, device=dev)  # dendrogram node id of each active cluster
+        hgt = torch.zeros(N, dtype=dtype, device=dev)  # monotone height of each active cluster
+        parents, children_a, children_b, heights = [], [], [], []
+        next_id = N
+        n_done = 0
+        inf = float("inf")
+        while node.numel() > 1:
+            M = node.numel()
+            sq = Gc.diagonal()
+            cost = (sq.unsqueeze(1) + sq.unsqueeze(0)).sub_(Gc, alpha=2).clamp_(min=0)
+            cost.mul_(m.unsqueeze(1) * m.unsqueeze(0) / (m.unsqueeze(1) + m.unsqueeze(0)))
+            cost.fill_diagonal_(inf)
+            val, nn = cost.min(1)  # first minimum: mutual pairs always exist (see docstring)
+            if n_done >= N - k:
+                # every later merge costs at least the current smallest pair cost (reducibility): stop
+                # once the N - k lowest merges are all known
+                if int((torch.cat(heights) <= val.min()).sum()) >= N - k:
+                    break
+            ar = torch.arange(M, device=dev)
+            pa = torch.nonzero((nn.index_select(0, nn) == ar) & (ar < nn)).flatten()  # merge slot pa with pb
+            pb = nn.index_select(0, pa)
+            P = pa.numel()
+            ma, mb = m.index_select(0, pa), m.index_select(0, pb)
+            tot = ma + mb
+            h = torch.maximum(val.index_select(0, pa), torch.maximum(hgt.index_select(0, pa), hgt.index_select(0, pb)))
+            new_ids = torch.arange(next_id, next_id + P, device=dev)
+            next_id += P
+            n_done += P
+            parents.append(new_ids)
+            children_a.append(node.index_select(0, pa))
+            children_b.append(node.index_select(0, pb))
+            heights.append(h)
+            # new active set: every slot but the pb's, in order; merged clusters take slot pa
+            keep_mask = torch.ones(M, dtype=torch.bool, device=dev)
+            keep_mask[pb] = False
+            keep = torch.nonzero(keep_mask).flatten()
+            src2 = ar.clone()
+            src2[pa] = pb
+            f1 = torch.ones(M, dtype=dtype, device=dev)
+            f1[pa] = ma / tot
+            f2 = 1 - f1
+            f2[pa] = mb / tot
+            src1, src2, f1, f2 = keep, src2.index_select(0, keep), f1.index_select(0, keep), f2.index_select(0, keep)
+            R = Gc.index_select(0, src1).mul_(f1.unsqueeze(1)).add_(Gc.index_select(0, src2).mul_(f2.unsqueeze(1)))
+            Gc = R.index_select(1, src1).mul_(f1.unsqueeze(0)).add_(R.index_select(1, src2).mul_(f2.unsqueeze(0)))
+            m_new = m.clone()
+            m_new[pa] = tot
+            hgt_new = hgt.clone()
+            hgt_new[pa] = h
+            node_new = node.clone()
+            node_new[pa] = new_ids
+            m, hgt, node = m_new.index_select(0, keep), hgt_new.index_select(0, keep), node_new.index_select(0, keep)
+        # cut: keep the N - k lowest merges (stable order: children are created before their parents)
+        par, ca, cb, hs = (torch.cat(t) for t in (parents, children_a, children_b, heights))
+        acc = torch.sort(hs, stable=True).indices[: N - k]
+        up = torch.arange(2 * N - 1, device=dev)
+        up[ca[acc]] = par[acc]
+        up[cb[acc]] = par[acc]
+        while True:  # pointer jumping to the roots
+            nxt = up.index_select(0, up)
+            if torch.equal(nxt, up):
+                break
+            up = nxt
+        return torch.unique(up[:N], return_inverse=True)[1]
+
     # ---------------------------------------------------------------- Lloyd
     def _assign_matrix(self, labels: Tensor) -> tuple[Tensor, Tensor]:
         """Accelerator path: dense normalised assignment A [B, K, N] (deterministic) and counts [B, K]."""
@@ -447,12 +594,19 @@ class _Engine:
         lab[order] = empties
         return lab
 
-    def lloyd(self, seeds: Tensor, max_iter: int, tol: Tensor) -> tuple[Tensor, Tensor, int]:
+    def lloyd(self, seeds: Tensor | None, max_iter: int, tol: Tensor,
+              init_labels: Tensor | None = None) -> tuple[Tensor, Tensor, int]:
+        """Lloyd from centroids at the points ``seeds`` ([B, K]) or at the means of ``init_labels`` ([B, N])."""
         B, N, D, k = self.B, self.N, self.D, self.k
-        C = torch.gather(self.X, 1, seeds.unsqueeze(-1).expand(B, k, D))
         buf = None
-        score = self.scores(C, None, None, seeds, None)
-        labels = None
+        if init_labels is None:
+            C = torch.gather(self.X, 1, seeds.unsqueeze(-1).expand(B, k, D))
+            score = self.scores(C, None, None, seeds, None)
+            labels = None
+        else:
+            C, A = self.centroids(init_labels)
+            score = self.scores(C, init_labels, A, None, None)
+            labels = init_labels
         done = torch.zeros(B, dtype=torch.bool, device=self.dev)
         strict = torch.zeros(B, dtype=torch.bool, device=self.dev)
         n_iter = 0
@@ -481,8 +635,10 @@ class _Engine:
         return C, labels, n_iter
 
     # ---------------------------------------------------------------- CPU kernel-space Lloyd
-    def lloyd_gram_incremental(self, b: int, seeds: Tensor, max_iter: int, tol: float) -> tuple[Tensor, Tensor, int]:
-        """Lloyd for item ``b`` in kernel space with incremental updates (CPU).
+    def lloyd_gram_incremental(self, b: int, seeds: Tensor | None, max_iter: int, tol: float,
+                               init_labels: Tensor | None = None) -> tuple[Tensor, Tensor, int]:
+        """Lloyd for item ``b`` in kernel space with incremental updates (CPU), from centroids at the
+        points ``seeds`` ([K]) or at the means of ``init_labels`` ([N], every cluster non-empty).
 
         ``S[k] = sum_{j in k} w_j G[j]`` and the score rows ``|c_k|^2 - 2 S[k] / W_k`` are recomputed only
         for clusters whose membership changed, and each point's running (min, argmin) is refreshed from
@@ -511,11 +667,18 @@ class _Engine:
                 return best_idx
             return self._relocate(best_idx, (best_val + xn).clamp_(min=0), empty)
 
-        C = X.index_select(0, seeds)
-        score = G.index_select(0, seeds).mul_(-2).add_(C.pow(2).sum(1).unsqueeze(1))  # [K, N]
-        best_val, best_idx = score.min(0)
         S = None
         labels = None
+        if init_labels is None:
+            C = X.index_select(0, seeds)
+            score = G.index_select(0, seeds).mul_(-2).add_(C.pow(2).sum(1).unsqueeze(1))  # [K, N]
+        else:
+            labels = init_labels
+            C, Wk = centroids(labels)
+            S = torch.zeros(k, N, dtype=self.dtype, device=self.dev)
+            S.scatter_add_(0, labels.unsqueeze(1).expand(N, N), Gw)
+            score = torch.addcmul(C.pow(2).sum(1).unsqueeze(1), S, (-2.0 / Wk.clamp_min(tiny)).unsqueeze(1))
+        best_val, best_idx = score.min(0)
         strict = False
         n_iter = 0
         for it in range(max_iter):
