@@ -46,8 +46,8 @@ MAX_AUDIO_S = float(os.environ.get("PRUNELAB_MAX_AUDIO_S", "") or 60)
 LAYER_CACHE_MB = int(os.environ.get("PRUNELAB_LAYER_CACHE_MB", "") or 384)
 MAX_LOADED_MODELS = 2  # original models shared by all sessions
 MAX_COMPRESSED_MODELS = 3  # compressed models, one per session, least recently used dropped first
-DEFAULT_SPARSITY = 0.2  # on Whisper-base, 20 % of the encoder FFNs keeps transcripts intact
-DEFAULT_PRESET = "encoder-ffn"
+DEFAULT_SPARSITY = 0.2  # on Whisper-base, 20 % of the encoder FFN neurons (fc1, folded) keeps transcripts intact
+DEFAULT_PRESET = "encoder-fc1"
 UI_PRESETS = {  # the presets offered as buttons, with a readable name
     "uniform": "Uniform (all layers)",
     "ffn": "FFN only",

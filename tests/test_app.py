@@ -166,13 +166,17 @@ def test_tiny_compress_audio_errors_and_downloads(tiny_session, tmp_path):
 
 @pytest.mark.slow
 def test_whisper_base_compress_and_compare(server):
-    """The real thing: Whisper-base, 30 % k-means on every layer, one example clip through both models."""
+    """The real thing: Whisper-base, 30 % k-means on the encoder FFN neurons, one example clip through both models.
+
+    (30 % on every layer breaks Whisper-base: its transcript is empty; see benchmarks/WER_STUDY.md.)
+    """
     client = _client(server)
-    info = client.predict("bundled:whisper-base", 0.3, "uniform", api_name="/load_model")[0]
+    info = client.predict("bundled:whisper-base", 0.3, "encoder-fc1", api_name="/load_model")[0]
     assert "bundled:whisper-base" in info and "96 compressible linear layers" in info
     status = client.predict("kmeans", 0, api_name="/compress")[0]
     assert "k-means" in status
-    assert re.search(r"(29\.\d|30\.\d)% of the compressible parameters removed", status), status
+    # 6 encoder fc1 layers [2048, 512+1] at 30 %: 1.89 M of Whisper-base's 44.1 M compressible parameters
+    assert re.search(r"4\.[23]% of the compressible parameters removed", status), status
 
     audio, reference = client.predict("clip1", api_name="/pick_example")
     assert reference == (ROOT / "assets" / "clip1.txt").read_text().strip()
@@ -180,7 +184,7 @@ def test_whisper_base_compress_and_compare(server):
         handle_file(audio), reference, api_name="/transcribe")
     print(f"\n{info}\n{status}\noriginal  ({time_a}): {text_a}\ncompressed ({time_b}): {text_b}\n{summary}")
     assert wer(reference, text_a) <= 0.1, text_a
-    assert text_b.strip(), "the compressed model's transcript is empty"
+    assert wer(reference, text_b) <= 0.3, text_b
     assert time_a.endswith("s of audio") and " s for " in time_b
     assert "WER" in summary and summary.count("%") >= 2
     # highlighted diffs: the original's diff is (almost) all plain equal words
