@@ -48,6 +48,15 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return status
 
 
+def _preset(args: argparse.Namespace, methods: list[str]) -> str:
+    """The --preset given, else where the recommended setting was measured (when asked for), else uniform."""
+    from .methods import RECOMMENDED
+
+    if args.preset:
+        return args.preset
+    return RECOMMENDED["preset"] if "recommended" in methods else "uniform"
+
+
 def _config(args: argparse.Namespace):
     from .compress import CompressionConfig
     from .plan import Plan
@@ -55,7 +64,7 @@ def _config(args: argparse.Namespace):
     plan = Plan.from_json(args.plan) if args.plan else None
     if plan is None and args.sparsity is None:
         raise PrunelabError("Give --sparsity S or --plan plan.json.")
-    return CompressionConfig(method=args.method, sparsity=args.sparsity, preset=args.preset, plan=plan,
+    return CompressionConfig(method=args.method, sparsity=args.sparsity, preset=_preset(args, [args.method]), plan=plan,
                              seed=args.seed, fold=not args.no_fold, allocate=args.allocate)
 
 
@@ -83,7 +92,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     validate_methods(args.methods)  # before loading anything
     utterances = load_eval_set(args.data, limit=args.limit)
     model = _open(args.model)
-    rows = evaluate(model, utterances, methods=args.methods, sparsities=args.sparsities, preset=args.preset,
+    rows = evaluate(model, utterances, methods=args.methods, sparsities=args.sparsities, preset=_preset(args, args.methods),
                     seed=args.seed, log=_log, allocate=args.allocate)
     print(format_table(rows))
     if args.json:
@@ -120,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"model spec: {DEFAULT_MODEL} (default, offline), tiny:whisper, tiny:ctc, a Hugging Face id, or a folder")
 
     def method_args(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--preset", default="uniform", choices=list(PRESETS), help="which layers a global sparsity applies to")
+        sp.add_argument("--preset", default=None, choices=list(PRESETS),
+                        help="which layers a global sparsity applies to (default: uniform, or "
+                             f"{RECOMMENDED['preset']} when the recommended method is asked for)")
         sp.add_argument("--seed", type=int, default=0)
         sp.add_argument("--allocate", choices=list(ALLOCATIONS), default=None,
                         help="per-layer cluster counts: uniform (same sparsity on every selected layer, default) or "
@@ -136,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_arg(sp)
     sp.add_argument("--method", default="kmeans", choices=list(METHODS) + ["recommended"],
                     help=f"kmeans is the paper's method; recommended = {RECOMMENDED['method']} with "
-                         f"{RECOMMENDED['allocate']} allocation (best in benchmarks/WER_STUDY.md)")
+                         f"{RECOMMENDED['allocate']} allocation on {RECOMMENDED['preset']} (best in benchmarks/WER_STUDY.md)")
     group = sp.add_mutually_exclusive_group()
     group.add_argument("--sparsity", type=float, help="fraction of channels removed per layer, e.g. 0.3")
     group.add_argument("--plan", help="plan JSON with per-layer cluster counts")

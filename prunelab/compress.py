@@ -11,7 +11,7 @@ from torch import nn
 from .cache import LayerCache
 from .errors import PlanError
 from .layers import LayerInfo, ffn_pairs, find_layers, set_module
-from .methods import (ALLOCATIONS, METHOD_HELP, NEEDS_IMPORTANCE, STRUCTURED, UNSTRUCTURED, ChannelGroups,
+from .methods import (ALLOCATIONS, METHOD_HELP, NEEDS_IMPORTANCE, RECOMMENDED, STRUCTURED, UNSTRUCTURED, ChannelGroups,
                       magnitude_unstructured, resolve_method)
 from .models import SpeechModel
 from .modules import ClusteredLinear, fold_ffn
@@ -36,7 +36,7 @@ class CompressionConfig:
 
     method: str = "kmeans"
     sparsity: float | None = None
-    preset: str = "uniform"
+    preset: str | None = None  # None: "uniform", or where the recommended setting was measured for "recommended"
     plan: Plan | None = None
     seed: int = 0
     max_iter: int = 100
@@ -45,6 +45,8 @@ class CompressionConfig:
     allocate: str | None = None
 
     def __post_init__(self) -> None:
+        if self.preset is None:
+            self.preset = RECOMMENDED["preset"] if self.method == "recommended" else "uniform"
         self.method, self.allocate = resolve_method(self.method, self.allocate)
 
     def resolve_plan(self, layers: list[LayerInfo], model: nn.Module | None = None, cache_key: str | None = None,

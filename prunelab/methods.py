@@ -231,8 +231,9 @@ METHOD_HELP = {
     "recommended": "the best data-free setting of the WER study (method + allocation): see RECOMMENDED",
 }
 
-RECOMMENDED = {"method": "kmeans-weighted", "allocate": "uniform"}
-"""The setting that won ``benchmarks/WER_STUDY.md`` (method + layer allocation); ``"recommended"`` resolves to it."""
+RECOMMENDED = {"method": "representative", "allocate": "auto", "preset": "encoder-fc1"}
+"""The setting that won ``benchmarks/WER_STUDY.md`` (method, layer allocation, and the layers it was measured
+on); ``"recommended"`` resolves to it. The preset applies where the caller gives none."""
 
 ALLOCATIONS = ("uniform", "auto")
 

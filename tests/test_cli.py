@@ -41,6 +41,15 @@ def test_compress_default_recommended_allocation(tmp_path, capsys):
                    "--out", str(tmp_path / "w")])
     assert rc == 0
     assert f"allocation {RECOMMENDED['allocate']}" in capsys.readouterr().out
+    # no --preset: the layers the recommended setting was measured on
+    from prunelab.layers import find_layers
+    from prunelab.plan import PRESETS
+    from prunelab.serialization import load_compressed
+
+    small = load_compressed(tmp_path / "w")
+    layers = {l.name: l for l in find_layers(load_compressed(tmp_path / "w").model)}
+    planned = small.compression["plan"]
+    assert planned and all(PRESETS[RECOMMENDED["preset"]](layers[name]) for name in planned)
 
 
 def test_eval_json_rows(tiny_data, tmp_path, capsys):
