@@ -36,7 +36,7 @@ def encoder_latency(model, feats: torch.Tensor) -> float:
 
 def transcribe_latency(model, audio) -> tuple[float, str]:
     start = time.perf_counter()
-    text = transcribe(model, audio)
+    text = transcribe(model, audio, 16000)
     return time.perf_counter() - start, text
 
 
