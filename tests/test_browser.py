@@ -108,6 +108,6 @@ def test_slider_compress_transcribe(page):
     compressed = _wait_text(page, "#pl-text-compressed")
     assert "flowers" in original.lower()
     assert compressed.strip()
-    page.get_by_text("WER").first.wait_for()
+    page.get_by_text("against the reference").first.wait_for()  # the WER summary under the transcripts
     page.wait_for_timeout(500)
     page.screenshot(path=str(DOCS / "screenshot-compare.png"), full_page=True)
