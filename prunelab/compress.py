@@ -177,4 +177,4 @@ def build_module(record: dict) -> nn.Module:
     return nn.Linear(record["in_features"], record["out_features"], bias=record["bias"])
 
 
-__all__ = ["CompressionConfig", "compress", "compress_layer", "METHODS", "METHOD_HELP"]
+__all__ = ["CompressionConfig", "compress", "compress_layer", "layer_result", "METHODS", "METHOD_HELP"]
