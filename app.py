@@ -213,12 +213,11 @@ def _require_compressed(sess: dict) -> SpeechModel:
 
 def _plan_summary(layers: list[LayerInfo], clusters: dict) -> str:
     plan = Plan(dict(clusters))
-    active = plan.active(layers)
     total = sum(l.params for l in layers)
-    removed = sum(l.params * plan.layer_sparsity(l) for l in layers)
-    return (f"**Plan:** {len(active)} of {len(layers)} layers compressed · "
-            f"**{100 * plan.sparsity(layers):.1f}%** of the compressible parameters removed "
-            f"({removed / 1e6:.2f} M of {total / 1e6:.2f} M)")
+    sparsity = plan.sparsity(layers)
+    return (f"**Plan:** {len(plan.active(layers))} of {len(layers)} layers compressed · "
+            f"**{100 * sparsity:.1f}%** of the compressible parameters removed "
+            f"({sparsity * total / 1e6:.2f} M of {total / 1e6:.2f} M)")
 
 
 def _model_summary(model: SpeechModel, layers: list[LayerInfo]) -> str:
@@ -560,6 +559,16 @@ footer { display: none !important; }
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="emerald")
 
 
+def _transcript_column(which: str) -> tuple[gr.Textbox, gr.Textbox, gr.HighlightedText]:
+    """One side of the comparison: the transcript, its time, and its highlighted diff against the reference."""
+    with gr.Column():
+        gr.Markdown(f"#### {which} model")
+        text = gr.Textbox(label=f"{which} transcript", lines=3, elem_id=f"pl-text-{which.lower()}")
+        seconds = gr.Textbox(label="Time", max_lines=1)
+        diff = gr.HighlightedText(label="vs reference", show_legend=True, combine_adjacent=True, color_map=DIFF_COLORS)
+    return text, seconds, diff
+
+
 def build_app(default_spec: str | None = None) -> gr.Blocks:
     """The whole app; call ``.queue().launch(**launch_kwargs())`` (``launch_kwargs`` adds theme and CSS)."""
     spec0 = default_spec or DEFAULT_SPEC
@@ -699,18 +708,8 @@ def build_app(default_spec: str | None = None) -> gr.Blocks:
                         transcribe_btn = gr.Button("Transcribe with both models", variant="primary")
                         wer_md = gr.Markdown("")
                 with gr.Row():
-                    with gr.Column():
-                        gr.Markdown("#### Original model")
-                        text_a = gr.Textbox(label="Original transcript", lines=3, elem_id="pl-text-original")
-                        time_a = gr.Textbox(label="Time", max_lines=1)
-                        diff_a = gr.HighlightedText(label="vs reference", show_legend=True, combine_adjacent=True,
-                                                    color_map=DIFF_COLORS)
-                    with gr.Column():
-                        gr.Markdown("#### Compressed model")
-                        text_b = gr.Textbox(label="Compressed transcript", lines=3, elem_id="pl-text-compressed")
-                        time_b = gr.Textbox(label="Time", max_lines=1)
-                        diff_b = gr.HighlightedText(label="vs reference", show_legend=True, combine_adjacent=True,
-                                                    color_map=DIFF_COLORS)
+                    text_a, time_a, diff_a = _transcript_column("Original")
+                    text_b, time_b, diff_b = _transcript_column("Compressed")
 
             # ------------------------------------------------------------------ 6: learn
             with gr.Tab("How it works", id="how") as how_tab:
