@@ -412,8 +412,10 @@ def _same_partition(a: torch.Tensor, b: torch.Tensor) -> bool:
     return len(set(zip(a.tolist(), b.tolist()))) == len(set(a.tolist())) == len(set(b.tolist()))
 
 
-@pytest.mark.parametrize("weighted", [False, True])
-def test_ward_init_equals_greedy_agglomeration(weighted):
+@pytest.mark.parametrize("weighted,path", [(False, "scipy"), (False, "torch"), (True, "torch")])
+def test_ward_init_equals_greedy_agglomeration(weighted, path, monkeypatch):
+    # unweighted CPU items up to WARD_SCIPY_MAX_N use scipy's NN chain, the rest torch's rounds
+    monkeypatch.setattr(km, "WARD_SCIPY_MAX_N", 10**6 if path == "scipy" else 0)
     x = _weight_like(n=40, d=6, dtype=torch.float64)
     w = torch.rand(40, generator=torch.Generator().manual_seed(2), dtype=torch.float64) + 0.2 if weighted else None
     for k in (30, 20, 12):
@@ -422,6 +424,34 @@ def test_ward_init_equals_greedy_agglomeration(weighted):
         assert _same_partition(eng.ward_labels(0), _greedy_ward(x, k, w)), k
         r = kmeans(x, k, sample_weight=w, init="ward", max_iter=1)
         assert torch.bincount(r.labels, minlength=k).min() >= 1
+
+
+@pytest.mark.parametrize("n,d", [(200, 300), (300, 8)])
+def test_ward_rounds_equal_scipy_nn_chain(n, d, monkeypatch):
+    # few points in many dimensions (hub-like nearest neighbours: few mutual pairs a round) and many
+    # points in few dimensions (hundreds of pairs merged in one round); both Ward paths agree
+    x = _weight_like(n=n, d=d, dtype=torch.float64)
+    xc = (x - x.mean(0)).unsqueeze(0)
+    for k in (n - 10, (3 * n) // 4, n // 2):
+        eng = km._Engine(xc, k, None, use_gram=True)
+        monkeypatch.setattr(km, "WARD_SCIPY_MAX_N", 10**6)
+        ref = eng.ward_labels(0)
+        monkeypatch.setattr(km, "WARD_SCIPY_MAX_N", 0)
+        assert _same_partition(eng.ward_labels(0), ref), k
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_gram_syrk_and_product_agree(dtype, monkeypatch):
+    x = torch.randn(3, 70, 90, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    ref = torch.bmm(x.double(), x.double().transpose(1, 2))
+    tol = 1e-4 if dtype == torch.float32 else 1e-10
+    for limit in (10**6, 0):  # syrk + mirror, then the plain product
+        monkeypatch.setattr(km, "SYRK_MAX_N", limit)
+        g = km._gram(x)
+        assert g.dtype == dtype and g.shape == (3, 70, 70)
+        if limit:  # the mirrored triangle is exactly symmetric
+            assert torch.equal(g, g.transpose(1, 2))
+        assert torch.allclose(g.double(), ref, rtol=tol, atol=tol * float(ref.abs().max()))
 
 
 def test_ward_init_deterministic_and_seed_free():
