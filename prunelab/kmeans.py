@@ -555,11 +555,12 @@ class _Engine:
         inf = float("inf")
         m = torch.ones(N, dtype=dtype, device=dev) if self.wl is None else self.wl[b].clone()
         sq = G.diagonal()
-        # cost[i, j] = m_i m_j / (m_i + m_j) |c_i - c_j|^2 ; +inf on the diagonal (dead slots: masked)
-        cost = (sq.unsqueeze(1) + sq.unsqueeze(0)).sub_(G, alpha=2).clamp_(min=0)
-        if self.wl is None:
-            cost.mul_(0.5)
+        # cost[i, j] = m_i m_j / (m_i + m_j) |c_i - c_j|^2 ; +inf on the diagonal and in dead columns
+        if self.wl is None:  # (|c_i|^2 + |c_j|^2) / 2 - c_i . c_j
+            half = sq * 0.5
+            cost = torch.sub(half.unsqueeze(1), G).add_(half.unsqueeze(0)).clamp_(min=0)
         else:
+            cost = (sq.unsqueeze(1) + sq.unsqueeze(0)).sub_(G, alpha=2).clamp_(min=0)
             cost.mul_(m.unsqueeze(1) * m.unsqueeze(0) / (m.unsqueeze(1) + m.unsqueeze(0)))
         cost.fill_diagonal_(inf)
         val, nn = cost.min(1)  # first minimum: ties go to the lowest slot
@@ -595,7 +596,8 @@ class _Engine:
             children_a.append(node.index_select(0, pa))
             children_b.append(node.index_select(0, pb))
             heights.append(h)
-            # Lance-Williams rows of the merged clusters; dead slots and the diagonal at +inf
+            # Lance-Williams rows of the merged clusters (inf in dead columns and on the diagonal follows
+            # from the inf there in rows a and b; the slots dying now are set below)
             dab = val.index_select(0, pa).unsqueeze(1)
             mc = m.unsqueeze(0)
             rows = cost.index_select(0, pa).mul_(ma.unsqueeze(1) + mc)
@@ -610,11 +612,11 @@ class _Engine:
             hgt.index_copy_(0, pa, h)
             node.index_copy_(0, pa, new_ids)
             alive.index_fill_(0, pb, False)
-            rows.masked_fill_(~alive.unsqueeze(0), inf)
-            rows.scatter_(1, pa.unsqueeze(1), inf)  # diagonal
+            rows.index_fill_(1, pb, inf)
             rows_t = rows.T.contiguous()
             cost.index_copy_(0, pa, rows)
-            cost.index_copy_(1, pa, rows_t)
+            # columns of the new clusters and of the dead slots, in one strided write
+            cost.index_copy_(1, torch.cat([pa, pb]), torch.cat([rows_t, torch.full_like(rows_t, inf)], 1))
             val.index_fill_(0, pb, inf)
             # nearest neighbours: recompute rows that were merged or pointed at a merged slot; any other
             # live row keeps its neighbour unless a new cluster is strictly nearer (only by rounding)
@@ -623,8 +625,7 @@ class _Engine:
             merged[pb] = True
             redo = torch.nonzero(alive & (merged | merged.index_select(0, nn))).flatten()
             if redo.numel():
-                rr = cost.index_select(0, redo).masked_fill_(~alive.unsqueeze(0), inf)
-                rv, ri = rr.min(1)
+                rv, ri = cost.index_select(0, redo).min(1)
                 val.index_copy_(0, redo, rv)
                 nn.index_copy_(0, redo, ri)
             cv, ci = rows_t.min(1)  # nearest new cluster of every slot (index into pa)
