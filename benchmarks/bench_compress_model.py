@@ -12,7 +12,7 @@ layers together) on CUDA if available (else CPU), with a capped number of Lloyd 
 
 Usage:
     python benchmarks/bench_compress_model.py [--sparsity 0.5] [--batched] [--threads N]
-    python benchmarks/bench_compress_model.py --large-v3 [--max-iter 20] [--batch 32] [--limit 64]
+    python benchmarks/bench_compress_model.py --large-v3 [--max-iter 20] [--batch 32] [--limit 64] [--init auto,k-means++]
 This is a script printing figures, not a timed test.
 """
 from __future__ import annotations
@@ -132,25 +132,29 @@ def bench_large_v3(args) -> None:
         groups[tuple(layers[n].shape)].append(n)
     print(f"Whisper-large-v3-shaped RANDOM matrices: {len(names)} of {len(layers)} linear layers, sparsity "
           f"{args.sparsity:.0%}, device {_device_name(dev)}, kmeans_batched with batch <= {args.batch}, "
-          f"max_iter={args.max_iter} (Lloyd capped; k-means++ seeding is full)")
-    kmeans_batched(torch.randn(2, 64, 8, device=dev), 4)  # warm-up
+          f"max_iter={args.max_iter} (Lloyd capped), init {args.init} (auto: Ward at K >= N/2, else k-means++)")
+    warm = torch.randn(2, 64, 8, device=dev)
+    kmeans_batched(warm, 4), kmeans_batched(warm, 40)  # warm-up of both initialisations
     _sync(dev)
-    t0 = time.perf_counter()
-    for shape, ns in groups.items():
-        k = max(1, round((1 - args.sparsity) * shape[0]))
-        tg = time.perf_counter()
-        iters = 0
-        for i in range(0, len(ns), args.batch):
-            xs = torch.stack([layers[n] for n in ns[i : i + args.batch]]).to(dev)
-            r = kmeans_batched(xs, k, max_iter=args.max_iter, seed=0)
-            iters = max(iters, r.n_iter)
-        _sync(dev)
-        print(f"  {len(ns):3d} x {shape[0]}x{shape[1]} K={k}: {time.perf_counter() - tg:.2f}s "
-              f"(<= {iters} Lloyd iterations)", flush=True)
-    total = time.perf_counter() - t0
-    print(f"total wall time: {total:.2f}s for {len(names)} layers on {_device_name(dev)} "
-          f"(host->device copies included, model construction excluded)")
-    print(f"total_s={total:.2f} layers={len(names)} device={dev.type}")
+    for init in args.init.split(","):
+        t0 = time.perf_counter()
+        inertia = 0.0
+        for shape, ns in groups.items():
+            k = max(1, round((1 - args.sparsity) * shape[0]))
+            tg = time.perf_counter()
+            iters = 0
+            for i in range(0, len(ns), args.batch):
+                xs = torch.stack([layers[n] for n in ns[i : i + args.batch]]).to(dev)
+                r = kmeans_batched(xs, k, max_iter=args.max_iter, seed=0, init=init)
+                iters = max(iters, r.n_iter)
+                inertia += float(r.inertia.sum())
+            _sync(dev)
+            print(f"  [{init}] {len(ns):3d} x {shape[0]}x{shape[1]} K={k}: {time.perf_counter() - tg:.2f}s "
+                  f"(<= {iters} Lloyd iterations)", flush=True)
+        total = time.perf_counter() - t0
+        print(f"[{init}] total wall time: {total:.2f}s for {len(names)} layers on {_device_name(dev)} "
+              f"(host->device copies included, model construction excluded); total inertia {inertia:.6g}")
+        print(f"total_s={total:.2f} layers={len(names)} device={dev.type} init={init}")
 
 
 def main(argv=None) -> int:
@@ -159,6 +163,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sparsity", type=float, default=0.5)
     ap.add_argument("--max-iter", type=int, default=None, help="Lloyd iteration cap (default 300; 20 for --large-v3)")
     ap.add_argument("--batched", action="store_true", help="Whisper-base: kmeans_batched over same-shaped layers")
+    ap.add_argument("--init", default="auto", help="--large-v3: kmeans init, or several comma-separated "
+                    "(e.g. auto,k-means++), each timed in turn")
     ap.add_argument("--batch", type=int, default=32, help="--large-v3: layers per kmeans_batched call")
     ap.add_argument("--limit", type=int, default=0, help="--large-v3: only the first N layers (for a CPU smoke run)")
     ap.add_argument("--device", default="cpu", help="device for Whisper-base (default cpu); --large-v3 uses cuda if available")

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import jiwer
-
 # transformers ships EnglishTextNormalizer but not the British->American spelling list that goes
 # with it (that lives in each hub checkpoint's normalizer.json). A short list of common words
 # covers what a demo needs; unknown words are left as they are.
@@ -73,6 +71,8 @@ def _error_counts(references: list[str], hypotheses: list[str]) -> tuple[int, in
         pairs_ref.append(r)
         pairs_hyp.append(h)
     if pairs_ref:
+        import jiwer  # (imported here: `import prunelab` stays light, e.g. on a GPU box without it)
+
         out = jiwer.process_words(pairs_ref, pairs_hyp)
         errors += out.substitutions + out.deletions + out.insertions
         ref_words += out.hits + out.substitutions + out.deletions
@@ -124,6 +124,8 @@ def word_diff_detailed(
         return [("insert", "", " ".join(h_words))]
     if not h_words:
         return [("delete", " ".join(r_words), "")]
+    import jiwer
+
     out = jiwer.process_words(ref, hyp)
     result: list[tuple[str, str, str]] = []
     for chunk in out.alignments[0]:
