@@ -49,6 +49,7 @@ inertia is computed directly from the explicit centroids.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import threading
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ import torch
 from scipy.cluster.hierarchy import linkage
 from scipy.linalg.blas import dsyrk, ssyrk
 from scipy.spatial.distance import squareform
+from threadpoolctl import ThreadpoolController
 from torch import Tensor
 
 __all__ = ["KMeansResult", "kmeans", "kmeans_batched"]
@@ -373,6 +375,11 @@ def _tolerance(X: Tensor, tol: float) -> Tensor:
     return (X.pow(2).sum((1, 2)) / N - mu.pow(2).sum(1)) / D * tol
 
 
+@functools.lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
 def _gram(X: Tensor) -> Tensor:
     """``X X^T`` for ``X`` of shape ``[B, N, D]``: ``[B, N, N]``.  One large product, so it runs with the
     caller's threads; on CPU up to :data:`SYRK_MAX_N` points through BLAS ``syrk``."""
@@ -380,11 +387,14 @@ def _gram(X: Tensor) -> Tensor:
     if X.device.type == "cpu" and N <= SYRK_MAX_N:
         syrk = dsyrk if X.dtype == torch.float64 else ssyrk
         out = []
-        for b in range(B):
-            U = syrk(1.0, X[b].numpy().T, trans=1)  # upper triangle of X X^T, zeros below
-            G = U + U.T
-            np.fill_diagonal(G, np.diagonal(U))
-            out.append(torch.from_numpy(G))
+        # one BLAS thread: these products take 1-6 ms, and OpenBLAS's idle workers would spin for ~0.1 s
+        # of CPU after each call, taking a core from whatever runs next
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            for b in range(B):
+                U = syrk(1.0, X[b].numpy().T, trans=1)  # upper triangle of X X^T, zeros below
+                G = U + U.T
+                np.fill_diagonal(G, np.diagonal(U))
+                out.append(torch.from_numpy(G))
         return torch.stack(out)
     with _caller_threads(X.device):
         return torch.bmm(X, X.transpose(1, 2))
