@@ -347,7 +347,7 @@ def _cluster(eng: "_Engine", Xc: Tensor, mean: Tensor, k: int, w: Tensor | None,
         init = "ward" if 2 * k >= N and N <= GRAM_MAX_N else "k-means++"
     seeds = init_labels = None
     if init == "ward":
-        init_labels = torch.stack([eng.ward_labels(b) for b in range(B)])
+        init_labels = eng.ward_labels_all()
     else:
         gen = torch.Generator(device=dev)
         gen.manual_seed(int(seed))
@@ -505,145 +505,197 @@ class _Engine:
         return torch.cat(seeds, 1)  # [B, k]
 
     # ---------------------------------------------------------------- seeding (agglomerative Ward)
-    def ward_labels(self, b: int) -> Tensor:
-        """Ward's agglomerative clustering of item ``b`` cut at ``k`` clusters: labels [N] in ``0..k-1``.
+    def ward_labels_all(self) -> Tensor:
+        """Ward's agglomerative clustering of every item cut at ``k`` clusters: labels [B, N] in ``0..k-1``.
 
         Equivalent to greedily merging, ``N - k`` times, the pair of clusters with the smallest increase
         of inertia ``m_a m_b / (m_a + m_b) |c_a - c_b|^2`` (``m``: total weight).  Unweighted CPU items
         with ``N <= WARD_SCIPY_MAX_N`` use scipy's nearest-neighbour-chain ``linkage(..., "ward")`` (C
         code, the whole dendrogram in ``O(N^2)``); otherwise :meth:`_ward_rounds` builds only the low
-        part of the dendrogram in torch.  The ``N - k`` lowest merges (ties broken by creation order)
-        then give the greedy ``N -> k`` partition.  Deterministic; ``seed`` plays no part.
+        part of the dendrogram in torch, one item at a time on CPU and every item at once on
+        accelerators.  Deterministic; ``seed`` plays no part.
         """
-        N, k, dev = self.N, self.k, self.dev
+        if self.dev.type == "cpu":  # one item at a time: the 2-D column writes of one item are cheaper
+            return torch.stack([self.ward_labels(b) for b in range(self.B)])
+        G = self.G if self.G is not None else torch.bmm(self.X, self.X.transpose(1, 2))
+        return self._ward_rounds(G, self.wl)  # accelerators: all items in lock step (fewer launches)
+
+    def ward_labels(self, b: int) -> Tensor:
+        """:meth:`ward_labels_all` for item ``b`` alone: labels [N]."""
+        if self.wl is None and self.dev.type == "cpu" and self.N <= WARD_SCIPY_MAX_N:
+            return self._ward_scipy(b)
+        G = self.G[b : b + 1] if self.G is not None else (self.X[b] @ self.X[b].T).unsqueeze(0)
+        return self._ward_rounds(G, None if self.wl is None else self.wl[b : b + 1])[0]
+
+    def _ward_scipy(self, b: int) -> Tensor:
+        """Item ``b`` by scipy's NN chain (unweighted, CPU), cut at the ``N - k`` lowest merges."""
+        N, k = self.N, self.k
         G = self.G[b] if self.G is not None else self.X[b] @ self.X[b].T
-        if self.wl is None and dev.type == "cpu" and N <= WARD_SCIPY_MAX_N:
-            sq = G.diagonal()
-            d = (sq.unsqueeze(1) + sq.unsqueeze(0)).sub_(G, alpha=2).clamp_(min=0).sqrt_()
-            d.fill_diagonal_(0)
-            Z = linkage(squareform(d.double().numpy(), checks=False), "ward")
-            # cut (numpy: a few small steps): keep the N - k lowest merges
-            acc = np.argsort(Z[:, 2], kind="stable")[: N - k]
-            up = np.arange(2 * N - 1)
-            up[Z[acc, 0].astype(np.int64)] = N + acc
-            up[Z[acc, 1].astype(np.int64)] = N + acc
-            while True:  # pointer jumping to the roots
-                nxt = up[up]
-                if np.array_equal(nxt, up):
-                    break
-                up = nxt
-            return torch.from_numpy(np.unique(up[:N], return_inverse=True)[1].astype(np.int64))
-        par, ca, cb, hs = self._ward_rounds(G, b)
-        # cut: keep the N - k lowest merges (stable order: children are created before their parents)
-        acc = torch.sort(hs, stable=True).indices[: N - k]
-        up = torch.arange(2 * N - 1, device=dev)
-        up[ca[acc]] = par[acc]
-        up[cb[acc]] = par[acc]
+        sq = G.diagonal()
+        d = (sq.unsqueeze(1) + sq.unsqueeze(0)).sub_(G, alpha=2).clamp_(min=0).sqrt_()
+        d.fill_diagonal_(0)
+        Z = linkage(squareform(d.double().numpy(), checks=False), "ward")
+        acc = np.argsort(Z[:, 2], kind="stable")[: N - k]  # (numpy: a few small steps)
+        up = np.arange(2 * N - 1)
+        up[Z[acc, 0].astype(np.int64)] = N + acc
+        up[Z[acc, 1].astype(np.int64)] = N + acc
+        while True:  # pointer jumping to the roots
+            nxt = up[up]
+            if np.array_equal(nxt, up):
+                break
+            up = nxt
+        return torch.from_numpy(np.unique(up[:N], return_inverse=True)[1].astype(np.int64))
+
+    def _ward_rounds(self, G: Tensor, wl: Tensor | None) -> Tensor:
+        """Ward cut at ``k`` for ``B`` items at once (``G``: ``[B, N, N]`` Gram matrices, ``wl``: ``[B, N]``
+        masses or None): labels ``[B, N]``.
+
+        Ward's linkage is *reducible*, so pairs of mutual nearest neighbours can be merged in any order
+        without changing the dendrogram (the nearest-neighbour-chain theorem).  Clusters live in the
+        slot of their lowest member; a round merges mutual pairs ``(a, b)`` into slot ``a`` in every item
+        at once, updating only the merged rows and columns of the cost matrices by the Lance-Williams
+        formula ``d(u, c) = ((m_a + m_c) d(a, c) + (m_b + m_c) d(b, c) - m_c d(a, b)) / (m_a + m_b + m_c)``,
+        and the nearest neighbour only of rows that were merged or pointed at a merged slot
+        (reducibility: no other row's neighbour changes), so a round costs ``O(P N)`` for ``P`` merges.
+        A round skips pairs costing more than the item's ``N - k``-th lowest merge known so far (they
+        cannot be in the cut); an item stops once every pair left costs at least that much.  Its
+        ``N - k`` lowest merges (heights made monotone, ties broken by creation order) then give the
+        greedy ``N -> k`` partition.  Slots are numbered globally, ``b * N + i``; memory: one
+        ``[B, N, N]`` cost matrix.
+        """
+        B, N, dev, dtype, k = G.shape[0], self.N, self.dev, self.dtype, self.k
+        need = N - k
+        inf = float("inf")
+        BN = B * N
+        ar_n = torch.arange(N, device=dev)
+        m = torch.ones(BN, dtype=dtype, device=dev) if wl is None else wl.reshape(BN).clone()
+        sq = G.diagonal(dim1=1, dim2=2)  # [B, N]
+        # cost[b, i, j] = m_i m_j / (m_i + m_j) |c_i - c_j|^2 ; +inf on the diagonal and in dead columns
+        if wl is None:  # (|c_i|^2 + |c_j|^2) / 2 - c_i . c_j
+            half = sq * 0.5
+            cost = torch.sub(half.unsqueeze(2), G).add_(half.unsqueeze(1)).clamp_(min=0)
+        else:
+            cost = (sq.unsqueeze(2) + sq.unsqueeze(1)).sub_(G, alpha=2).clamp_(min=0)
+            cost.mul_(wl.unsqueeze(2) * wl.unsqueeze(1) / (wl.unsqueeze(2) + wl.unsqueeze(1)))
+        cost.diagonal(dim1=1, dim2=2).fill_(inf)
+        rows_of = cost.view(BN, N)  # row of global slot g
+        flat = cost.view(-1)
+        val, nn = rows_of.min(1)  # first minimum: ties go to the lowest slot
+        base = torch.arange(B, device=dev).repeat_interleave(N) * N  # [BN]: b * N of each slot
+        nn = nn + base  # global
+        alive = torch.ones(BN, dtype=torch.bool, device=dev)
+        node = ar_n.repeat(B)  # dendrogram node id (per item) of the cluster in each slot
+        hgt = torch.zeros(BN, dtype=dtype, device=dev)  # monotone height of the cluster in each slot
+        next_id = torch.full((B,), N, dtype=torch.long, device=dev)
+        lowest = torch.full((B, need), inf, dtype=dtype, device=dev)  # each item's lowest heights, sorted
+        done = torch.zeros(B, dtype=torch.bool, device=dev)
+        rec_item, rec_par, rec_a, rec_b, rec_h = [], [], [], [], []
+        while True:
+            # items whose cut is known: every pair left costs at least their (N - k)-th lowest merge
+            left = torch.full((B,), inf, dtype=dtype, device=dev).scatter_reduce_(
+                0, base // N, torch.where(alive, val, inf), "amin")
+            bound = lowest[:, need - 1]
+            done |= (left >= bound) | (left == inf)
+            act = torch.nonzero(alive & ~done.repeat_interleave(N)).flatten()
+            nn_act = nn.index_select(0, act)
+            pa = act[(nn.index_select(0, nn_act) == act) & (act < nn_act)]  # mutual pairs (a < b)
+            if pa.numel() == 0:
+                break
+            pb = nn.index_select(0, pa)
+            item = torch.div(pa, N, rounding_mode="floor")
+            h = torch.maximum(val.index_select(0, pa), torch.maximum(hgt.index_select(0, pa), hgt.index_select(0, pb)))
+            keep = h <= bound.index_select(0, item)
+            # (an item with no pair under its bound got there by rounding, heights above costs: merge anyway)
+            kept_any = torch.zeros(B, dtype=torch.bool, device=dev).index_put_((item,), keep, accumulate=True)
+            keep |= ~kept_any.index_select(0, item)
+            pa, pb, item, h = pa[keep], pb[keep], item[keep], h[keep]
+            P = pa.numel()
+            counts = torch.bincount(item, minlength=B)
+            starts = torch.cumsum(counts, 0) - counts
+            pos = torch.arange(P, device=dev) - starts.index_select(0, item)  # rank of the pair in its item
+            width = int(counts.max())
+            new_h = torch.full((B, width), inf, dtype=dtype, device=dev).index_put_((item, pos), h)
+            lowest = torch.sort(torch.cat([lowest, new_h], 1), 1).values[:, :need]
+            new_ids = next_id.index_select(0, item) + pos
+            next_id += counts
+            rec_item.append(item), rec_par.append(new_ids), rec_h.append(h)
+            rec_a.append(node.index_select(0, pa)), rec_b.append(node.index_select(0, pb))
+            # Lance-Williams rows of the merged clusters (inf in dead columns and on the diagonal follows
+            # from the inf there in rows a and b)
+            ma, mb = m.index_select(0, pa), m.index_select(0, pb)
+            tot = ma + mb
+            dab = val.index_select(0, pa)
+            mc = m.view(B, N).index_select(0, item)  # [P, N]
+            rows = rows_of.index_select(0, pa).mul_(ma.unsqueeze(1) + mc)
+            rows.add_(rows_of.index_select(0, pb).mul_(mb.unsqueeze(1) + mc)).sub_(mc * dab.unsqueeze(1))
+            rows.div_(tot.unsqueeze(1) + mc)
+            # between two new clusters of the same item: Lance-Williams once more, on the other side;
+            # then the columns dying now.  (i, j): every pair of pairs of one item.
+            per = counts.index_select(0, item)
+            i_idx = torch.arange(P, device=dev).repeat_interleave(per)
+            j_idx = starts.index_select(0, item).repeat_interleave(per)
+            j_idx = j_idx + torch.arange(j_idx.numel(), device=dev) - (torch.cumsum(per, 0) - per).repeat_interleave(per)
+            a_loc, b_loc = pa - item * N, pb - item * N
+            aj, bj = a_loc.index_select(0, j_idx), b_loc.index_select(0, j_idx)
+            mu = tot.index_select(0, i_idx)
+            ma_j, mb_j = ma.index_select(0, j_idx), mb.index_select(0, j_idx)
+            blk = rows[i_idx, aj].mul_(mu + ma_j).add_(rows[i_idx, bj].mul_(mu + mb_j))
+            blk.sub_(mu * dab.index_select(0, j_idx)).div_(mu + ma_j + mb_j)
+            rows.index_put_((i_idx, aj), blk)
+            rows.index_put_((i_idx, bj), torch.full_like(blk, inf))
+            m.index_copy_(0, pa, tot)
+            hgt.index_copy_(0, pa, h)
+            node.index_copy_(0, pa, new_ids)
+            alive.index_fill_(0, pb, False)
+            val.index_fill_(0, pb, inf)
+            rows_of.index_copy_(0, pa, rows)
+            # columns: cost[b, r, a] = rows[i, r] for the new clusters, +inf for the dead slots
+            if B == 1:  # one strided 2-D copy (cheaper on CPU than flat indices)
+                rows_t = rows.T.contiguous()
+                cost[0].index_copy_(1, torch.cat([a_loc, b_loc]), torch.cat([rows_t, torch.full_like(rows_t, inf)], 1))
+            else:
+                col = (item * N * N).unsqueeze(1) + ar_n.unsqueeze(0) * N  # [P, N] flat index of (b, r, 0)
+                flat.index_copy_(0, (col + a_loc.unsqueeze(1)).view(-1), rows.view(-1))
+                flat.index_fill_(0, (col + b_loc.unsqueeze(1)).view(-1), inf)
+            # nearest neighbours: recompute rows that were merged or pointed at a merged slot; any other
+            # live row keeps its neighbour unless a new cluster is strictly nearer (only by rounding)
+            merged = torch.zeros(BN, dtype=torch.bool, device=dev)
+            merged[pa] = True
+            merged[pb] = True
+            redo = torch.nonzero(alive & (merged | merged.index_select(0, nn))).flatten()
+            if redo.numel():
+                rv, ri = rows_of.index_select(0, redo).min(1)
+                val.index_copy_(0, redo, rv)
+                nn.index_copy_(0, redo, ri + base.index_select(0, redo))
+            slot = (item * N).unsqueeze(1) + ar_n.unsqueeze(0)  # [P, N] global slot of (pair's item, r)
+            cv = torch.full((BN,), inf, dtype=dtype, device=dev).scatter_reduce_(0, slot.view(-1), rows.view(-1), "amin")
+            closer = alive & (cv < val)
+            if bool(closer.any()):  # first pair reaching the minimum, as a row minimum would pick it
+                hit = rows.view(-1) == cv.index_select(0, slot.view(-1))
+                pid = torch.where(hit, torch.arange(P, device=dev).repeat_interleave(N), P)
+                ci = torch.full((BN,), P, dtype=torch.long, device=dev).scatter_reduce_(0, slot.view(-1), pid, "amin")
+                val = torch.where(closer, cv, val)
+                nn = torch.where(closer, pa.index_select(0, ci.clamp_(max=P - 1)), nn)
+        # cut: each item's N - k lowest merges (stable order: children are created before their parents)
+        item, par, ca, cb, hs = (torch.cat(t) for t in (rec_item, rec_par, rec_a, rec_b, rec_h))
+        order = torch.sort(hs, stable=True).indices
+        order = order[torch.sort(item.index_select(0, order), stable=True).indices]  # by item, then height
+        it_sorted = item.index_select(0, order)
+        cnt = torch.bincount(it_sorted, minlength=B)
+        rank = torch.arange(order.numel(), device=dev) - (torch.cumsum(cnt, 0) - cnt).index_select(0, it_sorted)
+        acc = order[rank < need]
+        W = 2 * N - 1
+        off = item.index_select(0, acc) * W
+        up = torch.arange(B * W, device=dev)
+        up[off + ca.index_select(0, acc)] = off + par.index_select(0, acc)
+        up[off + cb.index_select(0, acc)] = off + par.index_select(0, acc)
         while True:  # pointer jumping to the roots
             nxt = up.index_select(0, up)
             if torch.equal(nxt, up):
                 break
             up = nxt
-        return torch.unique(up[:N], return_inverse=True)[1]
-
-    def _ward_rounds(self, G: Tensor, b: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """The lowest ``>= N - k`` merges of Ward's dendrogram of item ``b`` (``G``: its ``[N, N]`` Gram
-        matrix): parent ids, both children's ids and monotone heights, each ``[M]``.
-
-        Ward's linkage is *reducible*, so pairs of mutual nearest neighbours can be merged in any order
-        without changing the dendrogram (the nearest-neighbour-chain theorem).  Clusters live in the
-        slot of their lowest member; a round merges mutual pairs ``(a, b)`` into slot ``a``, updating
-        only the merged rows and columns of the cost matrix by the Lance-Williams formula
-        ``d(u, c) = ((m_a + m_c) d(a, c) + (m_b + m_c) d(b, c) - m_c d(a, b)) / (m_a + m_b + m_c)``, and
-        the nearest neighbour only of rows that were merged or pointed at a merged slot (reducibility:
-        no other row's neighbour changes).  A round skips pairs costing more than the ``N - k``-th
-        lowest merge known so far (they cannot be in the cut) and rounds stop once every pair left
-        costs at least that much.
-        """
-        N, dev, dtype, k = self.N, self.dev, self.dtype, self.k
-        need = N - k
-        inf = float("inf")
-        m = torch.ones(N, dtype=dtype, device=dev) if self.wl is None else self.wl[b].clone()
-        sq = G.diagonal()
-        # cost[i, j] = m_i m_j / (m_i + m_j) |c_i - c_j|^2 ; +inf on the diagonal and in dead columns
-        if self.wl is None:  # (|c_i|^2 + |c_j|^2) / 2 - c_i . c_j
-            half = sq * 0.5
-            cost = torch.sub(half.unsqueeze(1), G).add_(half.unsqueeze(0)).clamp_(min=0)
-        else:
-            cost = (sq.unsqueeze(1) + sq.unsqueeze(0)).sub_(G, alpha=2).clamp_(min=0)
-            cost.mul_(m.unsqueeze(1) * m.unsqueeze(0) / (m.unsqueeze(1) + m.unsqueeze(0)))
-        cost.fill_diagonal_(inf)
-        val, nn = cost.min(1)  # first minimum: ties go to the lowest slot
-        alive = torch.ones(N, dtype=torch.bool, device=dev)
-        node = torch.arange(N, device=dev)  # dendrogram node id of the cluster in each slot
-        hgt = torch.zeros(N, dtype=dtype, device=dev)  # monotone height of the cluster in each slot
-        parents, children_a, children_b, heights = [], [], [], []
-        lowest = torch.empty(0, dtype=dtype, device=dev)  # the <= need lowest heights so far, sorted
-        next_id, n_alive = N, N
-        while n_alive > 1:
-            act = torch.nonzero(alive).flatten()
-            nn_act = nn.index_select(0, act)
-            mutual = (nn.index_select(0, nn_act) == act) & (act < nn_act)
-            pa = act[mutual]  # mutual pairs (a < b)
-            h = torch.maximum(val.index_select(0, pa), torch.maximum(hgt.index_select(0, pa),
-                                                                     hgt[nn.index_select(0, pa)]))
-            if lowest.numel() >= need:
-                bound = lowest[need - 1]
-                if bool(val.index_select(0, act).min() >= bound):
-                    break  # every later merge costs at least `bound`: the cut is known
-                keep = h <= bound
-                if bool(keep.any()):  # (if none is, rounding made heights exceed costs: merge anyway)
-                    pa, h = pa[keep], h[keep]
-            pb = nn.index_select(0, pa)
-            P = pa.numel()
-            lowest = torch.sort(torch.cat([lowest, h])).values[:need]
-            ma, mb = m.index_select(0, pa), m.index_select(0, pb)
-            tot = ma + mb
-            new_ids = torch.arange(next_id, next_id + P, device=dev)
-            next_id += P
-            n_alive -= P
-            parents.append(new_ids)
-            children_a.append(node.index_select(0, pa))
-            children_b.append(node.index_select(0, pb))
-            heights.append(h)
-            # Lance-Williams rows of the merged clusters (inf in dead columns and on the diagonal follows
-            # from the inf there in rows a and b; the slots dying now are set below)
-            dab = val.index_select(0, pa).unsqueeze(1)
-            mc = m.unsqueeze(0)
-            rows = cost.index_select(0, pa).mul_(ma.unsqueeze(1) + mc)
-            rows.add_(cost.index_select(0, pb).mul_(mb.unsqueeze(1) + mc)).sub_(mc * dab)
-            rows.div_(tot.unsqueeze(1) + mc)
-            if P > 1:  # between two new clusters: Lance-Williams once more, on the other side
-                mu, ma_, mb_ = tot.unsqueeze(1), ma.unsqueeze(0), mb.unsqueeze(0)
-                blk = rows.index_select(1, pa).mul_(mu + ma_).add_(rows.index_select(1, pb).mul_(mu + mb_))
-                blk.sub_(mu * dab.T).div_(mu + ma_ + mb_)
-                rows.index_copy_(1, pa, blk)
-            m.index_copy_(0, pa, tot)
-            hgt.index_copy_(0, pa, h)
-            node.index_copy_(0, pa, new_ids)
-            alive.index_fill_(0, pb, False)
-            rows.index_fill_(1, pb, inf)
-            rows_t = rows.T.contiguous()
-            cost.index_copy_(0, pa, rows)
-            # columns of the new clusters and of the dead slots, in one strided write
-            cost.index_copy_(1, torch.cat([pa, pb]), torch.cat([rows_t, torch.full_like(rows_t, inf)], 1))
-            val.index_fill_(0, pb, inf)
-            # nearest neighbours: recompute rows that were merged or pointed at a merged slot; any other
-            # live row keeps its neighbour unless a new cluster is strictly nearer (only by rounding)
-            merged = torch.zeros(N, dtype=torch.bool, device=dev)
-            merged[pa] = True
-            merged[pb] = True
-            redo = torch.nonzero(alive & (merged | merged.index_select(0, nn))).flatten()
-            if redo.numel():
-                rv, ri = cost.index_select(0, redo).min(1)
-                val.index_copy_(0, redo, rv)
-                nn.index_copy_(0, redo, ri)
-            cv, ci = rows_t.min(1)  # nearest new cluster of every slot (index into pa)
-            closer = alive & (cv < val)
-            if bool(closer.any()):
-                val = torch.where(closer, cv, val)
-                nn = torch.where(closer, pa.index_select(0, ci), nn)
-        return tuple(torch.cat(t) for t in (parents, children_a, children_b, heights))
+        roots = up.view(B, W)[:, :N]
+        return torch.stack([torch.unique(roots[b], return_inverse=True)[1] for b in range(B)])
 
     # ---------------------------------------------------------------- Lloyd
     def _assign_matrix(self, labels: Tensor) -> tuple[Tensor, Tensor]:

@@ -440,6 +440,28 @@ def test_ward_rounds_equal_scipy_nn_chain(n, d, monkeypatch):
         assert _same_partition(eng.ward_labels(0), ref), k
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_ward_rounds_batched_equal_one_item_at_a_time(weighted, monkeypatch):
+    # items of one batch run their merge rounds in lock step but finish at different rounds
+    monkeypatch.setattr(km, "WARD_SCIPY_MAX_N", 0)
+    g = torch.Generator().manual_seed(4)
+    xs = torch.stack([_weight_like(n=90, d=40, rank=r, seed=i) for i, r in enumerate((2, 8, 30))]).double()
+    xs = xs * torch.tensor([1.0, 3.0, 0.2], dtype=torch.float64).view(3, 1, 1)  # unlike scales too
+    w = torch.rand(3, 90, generator=g, dtype=torch.float64) + 0.2 if weighted else None
+    xc = xs - xs.mean(1, keepdim=True)
+    for k in (80, 60, 45):
+        eng = km._Engine(xc, k, w, use_gram=True)
+        batched = eng._ward_rounds(eng.G, eng.wl)  # (what accelerators run; CPU goes item by item)
+        for b in range(3):
+            assert torch.equal(batched[b], eng.ward_labels(b)), (k, b)
+            single = km._Engine(xc[b : b + 1], k, None if w is None else w[b : b + 1], use_gram=True)
+            assert torch.equal(batched[b], single.ward_labels(0)), (k, b)
+        if not weighted:
+            ref = kmeans_batched(xs, k, init="ward", max_iter=1)
+            for b in range(3):
+                assert _same_partition(ref.labels[b], kmeans(xs[b], k, init="ward", max_iter=1).labels)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_gram_syrk_and_product_agree(dtype, monkeypatch):
     x = torch.randn(3, 70, 90, generator=torch.Generator().manual_seed(0), dtype=dtype)
