@@ -56,10 +56,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.cluster.hierarchy import linkage
-from scipy.linalg.blas import dsyrk, ssyrk
-from scipy.spatial.distance import squareform
-from threadpoolctl import ThreadpoolController
 from torch import Tensor
 
 __all__ = ["KMeansResult", "kmeans", "kmeans_batched"]
@@ -376,7 +372,9 @@ def _tolerance(X: Tensor, tol: float) -> Tensor:
 
 
 @functools.lru_cache(maxsize=1)
-def _blas_controller() -> ThreadpoolController:
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController
+
     return ThreadpoolController()
 
 
@@ -385,6 +383,8 @@ def _gram(X: Tensor) -> Tensor:
     caller's threads; on CPU up to :data:`SYRK_MAX_N` points through BLAS ``syrk``."""
     B, N, D = X.shape
     if X.device.type == "cpu" and N <= SYRK_MAX_N:
+        from scipy.linalg.blas import dsyrk, ssyrk  # (here: scipy takes ~0.3 s to import)
+
         syrk = dsyrk if X.dtype == torch.float64 else ssyrk
         out = []
         # one BLAS thread: these products take 1-6 ms, and OpenBLAS's idle workers would spin for ~0.1 s
@@ -517,20 +517,27 @@ class _Engine:
         """
         if self.dev.type == "cpu":  # one item at a time: the 2-D column writes of one item are cheaper
             return torch.stack([self.ward_labels(b) for b in range(self.B)])
-        G = self.G if self.G is not None else torch.bmm(self.X, self.X.transpose(1, 2))
+        G = self.G if self.G is not None else _gram(self.X)
         return self._ward_rounds(G, self.wl)  # accelerators: all items in lock step (fewer launches)
 
     def ward_labels(self, b: int) -> Tensor:
         """:meth:`ward_labels_all` for item ``b`` alone: labels [N]."""
         if self.wl is None and self.dev.type == "cpu" and self.N <= WARD_SCIPY_MAX_N:
             return self._ward_scipy(b)
-        G = self.G[b : b + 1] if self.G is not None else (self.X[b] @ self.X[b].T).unsqueeze(0)
+        G = self._item_gram(b).unsqueeze(0)
         return self._ward_rounds(G, None if self.wl is None else self.wl[b : b + 1])[0]
+
+    def _item_gram(self, b: int) -> Tensor:
+        """Gram matrix ``[N, N]`` of item ``b`` (made on demand when the engine works without them)."""
+        return self.G[b] if self.G is not None else _gram(self.X[b : b + 1])[0]
 
     def _ward_scipy(self, b: int) -> Tensor:
         """Item ``b`` by scipy's NN chain (unweighted, CPU), cut at the ``N - k`` lowest merges."""
+        from scipy.cluster.hierarchy import linkage
+        from scipy.spatial.distance import squareform
+
         N, k = self.N, self.k
-        G = self.G[b] if self.G is not None else self.X[b] @ self.X[b].T
+        G = self._item_gram(b)
         sq = G.diagonal()
         d = (sq.unsqueeze(1) + sq.unsqueeze(0)).sub_(G, alpha=2).clamp_(min=0).sqrt_()
         d.fill_diagonal_(0)
