@@ -19,12 +19,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from prunelab.audio import load_audio  # noqa: E402
-from prunelab.compress import CompressionConfig, compress  # noqa: E402
+from prunelab.speech.audio import load_audio  # noqa: E402
+from prunelab.compression import CompressionConfig, compress  # noqa: E402
 from prunelab.models import load_model  # noqa: E402
-from prunelab.serialization import save_compressed  # noqa: E402
-from prunelab.size import size_report  # noqa: E402
-from prunelab.transcribe import transcribe  # noqa: E402
+from prunelab.models.saved import save_compressed  # noqa: E402
+from prunelab.report.size import size_report  # noqa: E402
+from prunelab.speech.transcribe import transcribe  # noqa: E402
 
 
 def encoder_latency(model, feats: torch.Tensor) -> float:

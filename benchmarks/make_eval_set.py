@@ -4,7 +4,7 @@
 Each clip is one ordinary English sentence spoken by one of several offline text-to-speech
 voices (espeak-ng, flite, festival), written as ``<voice>_<nn>.wav`` (16 kHz, mono, 16-bit,
 0.25 s of silence at each end) next to ``<voice>_<nn>.txt`` (the sentence). Load it with
-``prunelab.data.load_eval_set("benchmarks/data")``.
+``prunelab.speech.data.load_eval_set("benchmarks/data")``.
 
 Needs the Debian packages ``espeak-ng``, ``flite``, ``festival`` and ``sox``. The outputs are
 committed, so this only has to be run again to change the set::
@@ -115,10 +115,10 @@ def check(out_dir: Path = OUT) -> None:
 
     import soundfile as sf
 
-    from prunelab.data import load_eval_set
-    from prunelab.metrics import wer
+    from prunelab.speech.data import load_eval_set
+    from prunelab.speech.metrics import wer
     from prunelab.models import load_model
-    from prunelab.transcribe import transcribe
+    from prunelab.speech.transcribe import transcribe
 
     model = load_model("bundled:whisper-base")
     refs, hyps = defaultdict(list), defaultdict(list)

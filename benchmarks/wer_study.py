@@ -7,7 +7,7 @@ Run (resumable; results are appended as JSON lines, finished rows are skipped on
     python benchmarks/wer_study.py report            # table + benchmarks/wer_vs_sparsity.png
 
 Transcription: Whisper greedy decoding (language en, task transcribe) of all clips in ONE batch with
-``model.generate`` -- the same decoding ``prunelab.transcribe`` does clip by clip through the pipeline
+``model.generate`` -- the same decoding ``prunelab.speech.transcribe`` does clip by clip through the pipeline
 (identical WER on the uncompressed model), ~3x faster on CPU -- with ``max_new_tokens`` capped (default 64;
 the longest reference is ~20 tokens) so a broken model's repetition loops cannot eat the budget.
 """
@@ -24,12 +24,12 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from prunelab.audio import load_audio  # noqa: E402
-from prunelab.cache import LayerCache  # noqa: E402
-from prunelab.compress import CompressionConfig, compress  # noqa: E402
-from prunelab.data import load_eval_set  # noqa: E402
-from prunelab.layers import find_layers  # noqa: E402
-from prunelab.metrics import wer  # noqa: E402
+from prunelab.speech.audio import load_audio  # noqa: E402
+from prunelab.compression.cache import LayerCache  # noqa: E402
+from prunelab.compression import CompressionConfig, compress  # noqa: E402
+from prunelab.speech.data import load_eval_set  # noqa: E402
+from prunelab.compression.layers import find_layers  # noqa: E402
+from prunelab.speech.metrics import wer  # noqa: E402
 
 METHODS = ["magnitude", "representative", "kmeans", "hybrid", "kmeans-weighted", "magnitude-unstructured"]
 RESULTS = HERE / "wer_study.jsonl"
@@ -152,7 +152,7 @@ def real_sparsity(plan: dict, layers) -> float:
 
 def add_real(rows: list[dict], model_spec: str) -> None:
     from prunelab.models import load_model
-    from prunelab.plan import Plan
+    from prunelab.compression.plan import Plan
 
     layers = find_layers(load_model(model_spec).model)
     for r in rows:
@@ -263,12 +263,13 @@ def cmd_report(args) -> None:
 
 def save_sensitivity(sm, preset: str) -> None:
     """Sensitivity curves of the preset's layers + plot (benchmarks/sensitivity_<preset>.png / .json)."""
-    from prunelab.plan import PRESETS
-    from prunelab.sensitivity import plot_sensitivity, sensitivity_curves
+    from prunelab.compression.plan import PRESETS
+    from prunelab.compression.sensitivity import sensitivity_curves
+    from prunelab.report.plots import sensitivity_chart
 
     layers = [l for l in find_layers(sm.model) if PRESETS[preset](l)]
     curves = sensitivity_curves(sm.model, layers, cache_key=sm.spec)
-    fig = plot_sensitivity(curves, title=f"Whisper-base {preset}: importance-weighted k-means distortion")
+    fig = sensitivity_chart(curves, title=f"Whisper-base {preset}: importance-weighted k-means distortion")
     fig.savefig(HERE / f"sensitivity_{preset}.png", dpi=110)
     with open(HERE / f"sensitivity_{preset}.json", "w") as f:
         json.dump([c.as_dict() for c in curves], f, indent=1)

@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 from .errors import PrunelabError
-from .models import DEFAULT_MODEL
+from .models.load import DEFAULT_MODEL
 
 
 def _log(msg: str) -> None:
@@ -26,14 +26,14 @@ def _names(text: str) -> list[str]:
 
 
 def _open(spec: str):
-    from .models import load_model
+    from .models.load import load_model
 
     _log(f"loading {spec} ...")
     return load_model(spec)
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    from .transcribe import transcribe
+    from .speech.transcribe import transcribe
 
     model = _open(args.model)
     status = 0
@@ -50,7 +50,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 def _preset(args: argparse.Namespace, methods: list[str]) -> str:
     """The --preset given, else where the recommended setting was measured (when asked for), else uniform."""
-    from .methods import RECOMMENDED
+    from .compression.config import RECOMMENDED
 
     if args.preset:
         return args.preset
@@ -58,8 +58,7 @@ def _preset(args: argparse.Namespace, methods: list[str]) -> str:
 
 
 def _config(args: argparse.Namespace):
-    from .compress import CompressionConfig
-    from .plan import Plan
+    from .compression import CompressionConfig, Plan
 
     plan = Plan.from_json(args.plan) if args.plan else None
     if plan is None and args.sparsity is None:
@@ -69,9 +68,9 @@ def _config(args: argparse.Namespace):
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
-    from .compress import compress
-    from .serialization import save_compressed
-    from .size import format_size_table, size_report
+    from .compression import compress
+    from .models.saved import save_compressed
+    from .report.size import format_size_table, size_report
 
     config = _config(args)
     model = _open(args.model)
@@ -86,8 +85,8 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .data import load_eval_set
-    from .evaluate import evaluate, format_table, validate_methods
+    from .speech.data import load_eval_set
+    from .speech.evaluate import evaluate, format_table, validate_methods
 
     validate_methods(args.methods)  # before loading anything
     utterances = load_eval_set(args.data, limit=args.limit)
@@ -103,8 +102,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
-    from .layers import find_layers
-    from .plan import Plan
+    from .compression import Plan, find_layers
 
     model = _open(args.model)
     layers = find_layers(model.model)
@@ -117,9 +115,8 @@ def cmd_layers(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .compress import METHODS
-    from .methods import ALLOCATIONS, RECOMMENDED
-    from .plan import PRESETS
+    from .compression import ALLOCATIONS, PRESETS, RECOMMENDED, method_choices
+    from .methods import METHODS, method_names
 
     p = argparse.ArgumentParser(prog="prunelab", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -145,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("compress", help="compress a model and save it to a folder")
     model_arg(sp)
-    sp.add_argument("--method", default="kmeans", choices=list(METHODS) + ["recommended"],
+    sp.add_argument("--method", default="kmeans", choices=method_choices(),
                     help=f"kmeans is the paper's method; recommended = {RECOMMENDED['method']} with "
                          f"{RECOMMENDED['allocate']} allocation on {RECOMMENDED['preset']} (best in benchmarks/WER_STUDY.md)")
     group = sp.add_mutually_exclusive_group()
@@ -159,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("eval", help="WER table of methods x sparsities on a data folder")
     model_arg(sp)
     sp.add_argument("--data", required=True, help="folder of name.wav + name.txt pairs, or a LibriSpeech split")
-    sp.add_argument("--methods", type=_names, default=list(METHODS),
-                    help="comma-separated methods (" + ", ".join(list(METHODS) + ["recommended"]) + ")")
+    sp.add_argument("--methods", type=_names, default=method_names(),
+                    help="comma-separated methods: " + "; ".join(f"{n} = {m.help}" for n, m in METHODS.items())
+                         + "; recommended")
     sp.add_argument("--sparsities", type=_floats, default=[0.1, 0.3])
     method_args(sp)
     sp.add_argument("--limit", type=int, help="only the first N utterances")

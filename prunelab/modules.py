@@ -1,11 +1,17 @@
-"""Compressed layers that really are smaller: shared-row linear layers and folded FFN pairs."""
+"""Compressed layers that really are smaller: shared-row linear layers and folded FFN pairs.
+
+Also the small registry of module types a saved model can contain (:func:`module_record` /
+:func:`build_module`), so that loading a saved folder rebuilds every replaced module before the
+weights are read, and :func:`to_module`, which turns any per-layer result into its module.
+"""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .methods import ChannelGroups
+from .errors import ModelLoadError
+from .groups import ChannelGroups, LayerResult, MaskedWeight
 
 
 class ClusteredLinear(nn.Module):
@@ -93,3 +99,42 @@ def fold_ffn(fc1: ClusteredLinear, fc2: nn.Module) -> tuple[nn.Linear, nn.Module
         if fc2.bias is not None:
             new_fc2.bias.copy_(fc2.bias)
     return new_fc1, new_fc2
+
+
+def to_module(result: LayerResult, like: nn.Module) -> nn.Module:
+    """The module that replaces ``like`` (the original layer) for a per-layer result, in ``like``'s dtype.
+
+    :class:`ChannelGroups` -> :class:`ClusteredLinear` (K rows + index); :class:`MaskedWeight` -> a dense
+    ``nn.Linear`` with the masked weight and the result's bias.
+    """
+    dtype, device = like.weight.dtype, like.weight.device
+    if isinstance(result, ChannelGroups):
+        return ClusteredLinear.from_groups(result, dtype=dtype)
+    if isinstance(result, MaskedWeight):
+        out, inp = result.weight.shape
+        dense = nn.Linear(inp, out, bias=result.bias is not None, device=device, dtype=dtype)
+        with torch.no_grad():
+            dense.weight.copy_(result.weight)
+            if result.bias is not None:
+                dense.bias.copy_(result.bias)
+        return dense
+    raise TypeError(f"no module for a {type(result).__name__}")
+
+
+def module_record(module: nn.Module) -> dict:
+    """Type and shape of a replaced module, enough to rebuild it empty before loading weights."""
+    if isinstance(module, ClusteredLinear):
+        return {"type": "ClusteredLinear", "in_features": module.in_features, "k": module.k,
+                "out_features": module.out_features, "bias": module.bias is not None}
+    return {"type": "Linear", "in_features": module.in_features, "out_features": module.out_features,
+            "bias": module.bias is not None}
+
+
+def build_module(record: dict) -> nn.Module:
+    """An empty module of the recorded type and shape (weights are loaded afterwards)."""
+    if record["type"] == "ClusteredLinear":
+        return ClusteredLinear(record["in_features"], record["k"], record["out_features"], record["bias"])
+    if record["type"] == "Linear":
+        return nn.Linear(record["in_features"], record["out_features"], bias=record["bias"])
+    raise ModelLoadError(f"The saved model names a module type {record['type']!r} that this version of prunelab "
+                         "does not know; upgrade prunelab or re-save the model.")

@@ -2,6 +2,8 @@
 
 One server for the module. The main flow uses the real bundled Whisper-base (marked slow); the error
 paths use the tiny random Whisper so they stay quick. Every Client is its own session (own gr.State).
+The last tests check the ``ui`` package's own pieces without a server: event settings, the shared
+model store and the session value (that the library never imports Gradio: test_architecture.py).
 """
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import json
 import re
 import socket
 import sys
+import threading
+import time
 import wave
 import zipfile
 from pathlib import Path
@@ -23,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # app.py lives at the repository root
 
 import app  # noqa: E402
-from prunelab.metrics import wer  # noqa: E402
+from prunelab import wer  # noqa: E402
 
 CLIP = ROOT / "assets" / "clip1.wav"
 
@@ -208,3 +212,77 @@ def test_auto_allocate_sets_mixed_sliders_and_sensitivity_plot(server):
     assert "Compressed with" in status
     plot = client.predict("ffn", api_name="/sensitivity")
     assert plot is not None
+
+
+# --- the ui package's pieces, without a server -------------------------------------------------------------
+
+HEAVY_ENDPOINTS = {"load_model", "auto_allocate", "sensitivity", "compress", "download_model", "inspect_layer",
+                   "transcribe", "how_it_works"}
+LIGHT_ENDPOINTS = {"set_all_sliders", "upload_plan", "download_plan", "pick_example"}
+
+
+def test_app_py_is_the_entry_point_of_the_ui_package():
+    import ui
+
+    assert app.build_app is ui.build_app and app.main is ui.main and app.launch_kwargs is ui.launch_kwargs
+    assert len((ROOT / "app.py").read_text().splitlines()) < 20
+
+
+def test_cpu_heavy_events_run_one_at_a_time_in_one_queue():
+    demo = app.build_app(default_spec="tiny:whisper")
+    named = {fn.api_name: fn for fn in demo.fns.values() if fn.api_visibility == "public"}
+    assert set(named) == HEAVY_ENDPOINTS | LIGHT_ENDPOINTS
+    for name in HEAVY_ENDPOINTS:
+        assert (named[name].concurrency_id, named[name].concurrency_limit) == ("heavy", 1), name
+    for name in LIGHT_ENDPOINTS:
+        assert named[name].concurrency_id != "heavy", name
+    # the private triggers of heavy handlers (model dropdown, page load, tab select, slider release) too
+    heavy_handlers = {named[n].name for n in HEAVY_ENDPOINTS}
+    private = [fn for fn in demo.fns.values() if fn.api_visibility == "private" and fn.name in heavy_handlers]
+    assert len(private) == 7  # on_load x2, on_inspect x2, on_how x3
+    for fn in private:
+        assert (fn.concurrency_id, fn.concurrency_limit) == ("heavy", 1), fn.name
+
+
+def test_bounded_store_keeps_the_most_recent_and_loads_once():
+    from ui.state import BoundedStore
+
+    store = BoundedStore(2)
+    store.put("a", 1)
+    store.put("b", 2)
+    assert store.get("a") == 1  # "a" is now the most recent
+    store.put("c", 3)
+    assert "b" not in store and store.get("a") == 1 and store.get("c") == 3 and len(store) == 2
+    store.put("c", 4)  # compressing again under the same key replaces the model
+    assert store.get("c") == 4
+
+    calls = []
+
+    def slow_load():
+        calls.append(1)
+        time.sleep(0.2)
+        return "model"
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(store.get_or_load("m", slow_load))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == ["model"] * 4 and len(calls) == 1
+
+
+def test_session_is_a_value():
+    from ui.session import Session, require_compressed, require_model
+
+    layer = type("Layer", (), {"name": "enc.0.fc1", "channels": 256})()
+    empty = Session()
+    edited = empty.with_clusters({"enc.0.fc1": 64})
+    assert empty.clusters == {} and edited.k(layer) == 64 and empty.k(layer) == 256
+    with pytest.raises(Exception, match="No model loaded"):
+        require_model(empty)
+    with pytest.raises(Exception, match="no compressed model yet"):
+        require_compressed(edited)
+    with pytest.raises(Exception, match="dropped to free memory"):
+        require_compressed(Session(spec="tiny:whisper", compressed="no-such-key"))
+

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from prunelab.audio import SAMPLE_RATE, load_audio
+from prunelab.speech.audio import SAMPLE_RATE, load_audio
 from prunelab.errors import AudioError, PrunelabError
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"

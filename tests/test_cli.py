@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 
 from prunelab import cli
-from prunelab.methods import RECOMMENDED
+from prunelab.compression import RECOMMENDED
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def tiny_data(tmp_path):
 
 
 def test_compress_recommended_auto(tmp_path, capsys):
-    from prunelab.serialization import load_compressed
+    from prunelab.models.saved import load_compressed
 
     out = tmp_path / "small"
     rc = cli.main(["compress", "--model", "tiny:ctc", "--method", "recommended", "--allocate", "auto",
@@ -42,9 +42,9 @@ def test_compress_default_recommended_allocation(tmp_path, capsys):
     assert rc == 0
     assert f"allocation {RECOMMENDED['allocate']}" in capsys.readouterr().out
     # no --preset: the layers the recommended setting was measured on
-    from prunelab.layers import find_layers
-    from prunelab.plan import PRESETS
-    from prunelab.serialization import load_compressed
+    from prunelab.compression.layers import find_layers
+    from prunelab.compression.plan import PRESETS
+    from prunelab.models.saved import load_compressed
 
     small = load_compressed(tmp_path / "w")
     layers = {l.name: l for l in find_layers(load_compressed(tmp_path / "w").model)}

@@ -4,16 +4,16 @@ import copy
 import pytest
 import torch
 
-from prunelab.cache import LayerCache
-from prunelab.compress import CompressionConfig, compress
+from prunelab.compression.cache import LayerCache
+from prunelab.compression import CompressionConfig, compress
 from prunelab.errors import PlanError
-from prunelab.layers import find_layers
+from prunelab.compression.layers import find_layers
 from prunelab.models import load_model
 from prunelab.methods import kmeans_channels, magnitude_channels, magnitude_unstructured
 from prunelab.modules import ClusteredLinear, fold_ffn
-from prunelab.plan import Plan
-from prunelab.serialization import load_compressed, save_compressed
-from prunelab.size import size_report
+from prunelab.compression.plan import Plan
+from prunelab.models.saved import load_compressed, save_compressed
+from prunelab.report.size import size_report
 
 
 def whisper_logits(sm, seed=0):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from prunelab.data import Utterance, load_eval_set
+from prunelab.speech.data import Utterance, load_eval_set
 from prunelab.errors import PrunelabError
 
 REPO = Path(__file__).resolve().parent.parent

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from prunelab import bundled
-from prunelab.ctranslate2 import ConcatReader, CT2FormatError, read_ctranslate2
+from prunelab.models import bundled
+from prunelab.models.ctranslate2 import ConcatReader, CT2FormatError, read_ctranslate2
 from prunelab.errors import ModelLoadError
-from prunelab.models import (
+from prunelab.models.load import (
     DEFAULT_MODEL,
     available_models,
     load_model,
@@ -269,10 +269,16 @@ def test_hub_offline_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_hub_unresponsive_endpoint_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hub that accepts the connection and never answers (a socket on loopback that never reads)."""
+    import socket
+
     import huggingface_hub.constants
 
-    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://10.255.255.1")  # packets go nowhere
-    _assert_fails_offline_fast("prunelab-tests/no-such-model")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes the handshake; nobody ever answers
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{silent.getsockname()[1]}")
+        _assert_fails_offline_fast("prunelab-tests/no-such-model")
 
 
 def test_bundled_tokenizer_control_and_timestamp_tokens(whisper_base) -> None:

@@ -4,8 +4,8 @@ import json
 import pytest
 
 from prunelab.errors import PlanError
-from prunelab.layers import ffn_pairs, find_layers
-from prunelab.plan import Plan, clusters_for_sparsity
+from prunelab.compression.layers import ffn_pairs, find_layers
+from prunelab.compression.plan import Plan, clusters_for_sparsity
 
 
 def test_whisper_layers_named_and_grouped(tiny_whisper):

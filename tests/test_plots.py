@@ -8,11 +8,11 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from prunelab import plots
-from prunelab.layers import LayerInfo
+from prunelab.report import plots
+from prunelab.compression.layers import LayerInfo
 from prunelab.methods import kmeans_channels, magnitude_channels
-from prunelab.plan import Plan
-from prunelab.size import SizeReport
+from prunelab.compression.plan import Plan
+from prunelab.report.size import SizeReport
 
 
 def _layers() -> list[LayerInfo]:

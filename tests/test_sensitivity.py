@@ -2,11 +2,12 @@
 import pytest
 import torch
 
-from prunelab.allocate import allocate, allocate_from_curves
-from prunelab.layers import find_layers
-from prunelab.plan import PRESETS
-from prunelab.sensitivity import (SensitivityCurve, channel_importance, grid_ks, layer_curve, plot_sensitivity,
-                                  sensitivity_curves)
+from prunelab.compression.allocate import allocate, allocate_from_curves
+from prunelab.compression.layers import find_layers
+from prunelab.compression.plan import PRESETS
+from prunelab.compression.sensitivity import (SensitivityCurve, channel_importance, grid_ks, layer_curve,
+                                              sensitivity_curves)
+from prunelab.report.plots import sensitivity_chart
 
 
 def _by_label(model):
@@ -40,8 +41,10 @@ def test_curves_on_a_model_monotone(tiny_whisper):
     for c in curves:
         assert all(a >= b for a, b in zip(c.distortion, c.distortion[1:]))
         assert c.distortion[-1] == 0.0 and c.ks[-1] == c.channels and c.weighted
-    fig = plot_sensitivity(curves)
+    fig = sensitivity_chart(curves)
     assert len(fig.axes[0].lines) == len(curves)
+    styles = [line.get_linestyle() for line in fig.axes[0].lines]
+    assert styles == ['--' if c.writes_residual else '-' for c in curves] and '--' in styles and '-' in styles
 
 
 def test_importance_matches_definition(tiny_whisper):

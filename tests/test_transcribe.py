@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from prunelab.audio import SAMPLE_RATE, load_audio
+from prunelab.speech.audio import SAMPLE_RATE, load_audio
 from prunelab.errors import AudioError
-from prunelab.metrics import normalize, wer, word_diff, word_diff_detailed
-from prunelab.transcribe import CHUNK_LENGTH_S, get_pipeline, transcribe, transcribe_many
+from prunelab.speech.metrics import normalize, wer, word_diff, word_diff_detailed
+from prunelab.speech.transcribe import CHUNK_LENGTH_S, get_pipeline, transcribe, transcribe_many
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CLIPS = sorted(ASSETS.glob("clip*.wav"))
@@ -156,7 +156,7 @@ def test_whisper_base_long_clip_over_30s(whisper_base):
 
 
 def test_token_budget_grows_with_length_and_is_capped() -> None:
-    from prunelab.transcribe import max_tokens_for
+    from prunelab.speech.transcribe import max_tokens_for
 
     assert max_tokens_for(1.0) < max_tokens_for(10.0) <= 440
     assert max_tokens_for(10.0) >= 5 * 10 + 20  # fast speech: ~5 tokens per second, with room to spare

@@ -11,10 +11,11 @@ import torch
 from safetensors.torch import load_model as st_load_model
 from safetensors.torch import save_model as st_save_model
 
-from .compress import build_module
-from .errors import ModelLoadError
-from .layers import set_module
-from .models import SpeechModel
+from ..compression.layers import set_module
+from ..compression.plan import Plan
+from ..errors import ModelLoadError
+from ..modules import build_module
+from ..speech_model import SpeechModel
 
 WEIGHTS = "model.safetensors"
 COMPRESSION = "compression.json"
@@ -39,9 +40,7 @@ def save_compressed(model: SpeechModel, folder: str | os.PathLike) -> Path:
         (tmp / COMPRESSION).write_text(json.dumps(record, indent=2) + "\n")
         if model.compression is not None:
             c = model.compression
-            (tmp / PLAN).write_text(json.dumps({"format": "prunelab-plan", "version": 1, "method": c["method"],
-                                                "seed": c["seed"], "base_model": c["base_model"],
-                                                "clusters": c["plan"]}, indent=2) + "\n")
+            Plan(c["plan"]).to_json(tmp / PLAN, method=c["method"], seed=c["seed"], base_model=c["base_model"])
         if folder.exists():
             shutil.rmtree(folder)
         tmp.rename(folder)

@@ -1,4 +1,6 @@
-"""Find the compressible linear layers of a speech model and name them stably.
+"""The model's structure: find the compressible linear layers of a speech model, name them stably,
+and say how they relate (which block, which kind, which layer reads their output, which write the
+residual stream). Every other module asks this one instead of parsing module paths itself.
 
 Works by module path, so it covers Whisper (``model.encoder.layers.3.fc1``) and the CTC encoders
 of HuBERT / wav2vec2 / WavLM / data2vec-audio (``hubert.encoder.layers.3.feed_forward.intermediate_dense``).
@@ -22,6 +24,8 @@ _FFN = re.compile(
 )
 _FFN_KIND = {"fc1": "fc1", "fc2": "fc2", "feed_forward.intermediate_dense": "fc1", "feed_forward.output_dense": "fc2"}
 
+_FC2_OF = {"fc1": "fc2", "feed_forward.intermediate_dense": "feed_forward.output_dense"}
+
 GROUPS = ("self_attn", "cross_attn", "ffn")
 KINDS = ("q", "k", "v", "out", "fc1", "fc2")
 
@@ -39,6 +43,8 @@ class LayerInfo:
         out_features: C, the number of output channels (rows of the weight).
         in_features: input width (columns of the weight).
         has_bias: whether the layer has a bias (appended to each row when clustering).
+        partner: module path of the layer that reads this layer's outputs channel by channel (fc1 -> fc2,
+            v -> out) or pairs with it (q <-> k: the score is sum_d q_d k_d); None for fc2/out.
     """
 
     name: str
@@ -49,6 +55,12 @@ class LayerInfo:
     out_features: int
     in_features: int
     has_bias: bool
+    partner: str | None = None
+
+    @property
+    def writes_residual(self) -> bool:
+        """fc2 and out write straight into the residual stream; clustering their outputs cannot be folded away."""
+        return self.kind in ("fc2", "out")
 
     @property
     def channels(self) -> int:
@@ -80,15 +92,8 @@ def find_layers(model: nn.Module) -> list[LayerInfo]:
 
 def ffn_pairs(layers: list[LayerInfo]) -> list[tuple[LayerInfo, LayerInfo]]:
     """(fc1, fc2) pairs of the same block: fc1 -> activation -> fc2, the pairs folding can shrink."""
-    by_block: dict[tuple[str, int], dict[str, LayerInfo]] = {}
-    for layer in layers:
-        if layer.group == "ffn":
-            by_block.setdefault((layer.part, layer.block), {})[layer.kind] = layer
-    return [(d["fc1"], d["fc2"]) for d in by_block.values() if "fc1" in d and "fc2" in d]
-
-
-def get_module(model: nn.Module, name: str) -> nn.Module:
-    return model.get_submodule(name)
+    by_name = {l.name: l for l in layers}
+    return [(l, by_name[l.partner]) for l in layers if l.kind == "fc1" and l.partner in by_name]
 
 
 def set_module(model: nn.Module, name: str, module: nn.Module) -> None:
@@ -111,7 +116,11 @@ def _classify(name: str, module: nn.Module) -> LayerInfo | None:
     )
     if m := _ATTN.search(name):
         group = "cross_attn" if m["attn"] == "encoder_attn" else "self_attn"
-        return LayerInfo(name, m["part"], int(m["block"]), group, m["proj"], **shape)
+        partner_kind = {"q": "k", "k": "q", "v": "out"}.get(m["proj"])
+        partner = f"{name.rpartition('.')[0]}.{partner_kind}_proj" if partner_kind else None
+        return LayerInfo(name, m["part"], int(m["block"]), group, m["proj"], **shape, partner=partner)
     if m := _FFN.search(name):
-        return LayerInfo(name, m["part"], int(m["block"]), "ffn", _FFN_KIND[m["proj"]], **shape)
+        kind = _FFN_KIND[m["proj"]]
+        partner = name[: -len(m["proj"])] + _FC2_OF[m["proj"]] if kind == "fc1" else None
+        return LayerInfo(name, m["part"], int(m["block"]), "ffn", kind, **shape, partner=partner)
     return None

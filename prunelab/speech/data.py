@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import PrunelabError
+from ..errors import PrunelabError
 
 AUDIO_EXTENSIONS = (".wav", ".flac")
 

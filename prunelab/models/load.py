@@ -1,55 +1,27 @@
-"""Load speech models: the bundled Whisper-base, Hugging Face ids or folders, and small demo models.
+"""Load speech models from a spec: the bundled Whisper-base, Hugging Face ids or folders, saved
+compressed models, and the small demo models.
 
-Everything else in prunelab works on a :class:`SpeechModel` and never cares where it came from.
+Everything else in prunelab works on a :class:`~prunelab.speech_model.SpeechModel` and never cares
+where it came from. Loaders of one kind are imported when that kind is asked for (transformers and
+the CTranslate2 reader are heavy), so ``import prunelab`` stays light.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
-from .errors import ModelLoadError
+from ..errors import ModelLoadError
+from ..speech_model import SpeechModel
 
 DEFAULT_MODEL = "bundled:whisper-base"
 BUNDLED_MODELS = ("bundled:whisper-base",)
 TINY_MODELS = ("tiny:whisper", "tiny:ctc")
 HUB_TIMEOUT_S = 4.0
 _OFFLINE_HINT = f"Use the offline default {DEFAULT_MODEL!r} (or a local model folder) instead."
-
-
-@dataclass
-class SpeechModel:
-    """A speech recogniser and what is needed to run it.
-
-    Attributes:
-        model: ``WhisperForConditionalGeneration`` or a ``*ForCTC`` model (HuBERT, wav2vec2, WavLM, ...).
-        processor: the matching transformers processor (feature extractor + tokenizer).
-        family: ``"whisper"`` (encoder-decoder, generates text) or ``"ctc"`` (encoder + CTC head).
-        spec: the model spec it was loaded from, e.g. ``"bundled:whisper-base"``.
-        compression: ``None`` for an original model; for a compressed one, a dict describing it
-            (method, plan, per-layer structure) -- see :mod:`prunelab.compress`.
-    """
-
-    model: nn.Module
-    processor: Any
-    family: str
-    spec: str
-    compression: dict | None = field(default=None)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    @property
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
 
 
 def available_models() -> list[str]:
@@ -79,11 +51,13 @@ def load_model(
     if spec.startswith("bundled:"):
         sm = _load_bundled(spec, max_bytes)
     elif spec.startswith("tiny:"):
-        sm = _load_tiny(spec)
+        from .tiny import load_tiny
+
+        sm = load_tiny(spec)
     elif Path(spec).expanduser().is_dir():
         folder = Path(spec).expanduser()
         _check_size(spec, _folder_weight_bytes(folder), max_bytes)
-        from .serialization import is_saved_model, load_compressed
+        from .saved import is_saved_model, load_compressed
 
         if is_saved_model(folder):  # written by `prunelab compress` / save_compressed
             sm = load_compressed(folder)
@@ -104,10 +78,10 @@ def load_model(
     return sm
 
 
-# --- bundled and tiny models -------------------------------------------------------------------------
+# --- bundled model -------------------------------------------------------------------------
 
 
-def _unknown(spec: str) -> ModelLoadError:
+def unknown_model(spec: str) -> ModelLoadError:
     return ModelLoadError(f"Unknown model {spec!r}. Available offline: {', '.join(available_models())}.")
 
 
@@ -117,74 +91,12 @@ def _load_bundled(spec: str, max_bytes: int | None) -> SpeechModel:
     from .bundled import bundled_whisper_dir
 
     if spec not in BUNDLED_MODELS:
-        raise _unknown(spec)
+        raise unknown_model(spec)
     _check_size(spec, 74_000_000 * 4, max_bytes)  # Whisper-base: ~74M float32 parameters
     folder = bundled_whisper_dir()
     model = WhisperForConditionalGeneration.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
     processor = WhisperProcessor.from_pretrained(folder, local_files_only=True)
     return SpeechModel(model=model, processor=processor, family="whisper", spec=spec)
-
-
-def _load_tiny(spec: str) -> SpeechModel:
-    if spec == "tiny:whisper":
-        return _tiny_whisper()
-    if spec == "tiny:ctc":
-        return _tiny_ctc()
-    raise _unknown(spec)
-
-
-def _tiny_whisper() -> SpeechModel:
-    """Random Whisper (D=64, 2+2 layers, 4 heads, ffn 256, 80 mels) with the real Whisper tokenizer."""
-    from transformers import WhisperConfig, WhisperForConditionalGeneration
-
-    from .bundled import build_generation_config, build_processor, ct2_config
-
-    processor = build_processor()
-    config = WhisperConfig(
-        vocab_size=51865, num_mel_bins=80, d_model=64, encoder_layers=2, decoder_layers=2,
-        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=256, decoder_ffn_dim=256,
-        max_source_positions=1500, max_target_positions=448, pad_token_id=50257, bos_token_id=50257,
-        eos_token_id=50257, decoder_start_token_id=50258, begin_suppress_tokens=None, suppress_tokens=None,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = WhisperForConditionalGeneration(config)
-    model.generation_config = build_generation_config(processor.tokenizer, ct2_config())
-    model.generation_config.max_length = 32  # random weights rarely stop on their own
-    return SpeechModel(model=model, processor=processor, family="whisper", spec="tiny:whisper")
-
-
-CTC_CHARS = ["<pad>", "<s>", "</s>", "<unk>", "|", *"ETAONIHSRDLUMWCFGYPBVK'XJQZ"]
-
-
-def _tiny_ctc() -> SpeechModel:
-    """Random HuBERT CTC model (hidden 64, 2 layers, 4 heads, 7 small convs: 20 ms frames, 32-char vocab)."""
-    from transformers import (
-        HubertConfig,
-        HubertForCTC,
-        Wav2Vec2CTCTokenizer,
-        Wav2Vec2FeatureExtractor,
-        Wav2Vec2Processor,
-    )
-
-    with tempfile.TemporaryDirectory() as tmp:
-        vocab_file = Path(tmp) / "vocab.json"
-        vocab_file.write_text(json.dumps({c: i for i, c in enumerate(CTC_CHARS)}), encoding="utf-8")
-        tokenizer = Wav2Vec2CTCTokenizer(str(vocab_file), unk_token="<unk>", pad_token="<pad>",
-                                         word_delimiter_token="|", do_lower_case=False)
-    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
-                                         do_normalize=True, return_attention_mask=False)
-    config = HubertConfig(
-        vocab_size=len(CTC_CHARS), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=256, conv_dim=(32,) * 7, conv_stride=(5, 2, 2, 2, 2, 2, 2),
-        conv_kernel=(10, 3, 3, 3, 3, 2, 2), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
-        feat_extract_norm="group", do_stable_layer_norm=False, pad_token_id=0, ctc_loss_reduction="mean",
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = HubertForCTC(config)
-    processor = Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tokenizer)
-    return SpeechModel(model=model, processor=processor, family="ctc", spec="tiny:ctc")
 
 
 # --- Hugging Face ids and folders --------------------------------------------------------------------

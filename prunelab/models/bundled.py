@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .ctranslate2 import ConcatReader, read_ctranslate2
-from .errors import ModelLoadError
+from ..errors import ModelLoadError
 
 CACHE_FORMAT = 2  # bump when the converted layout changes, to force a re-conversion
 _MARKER = "prunelab_cache.json"

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .audio import SAMPLE_RATE, load_audio
-from .models import SpeechModel
+from ..speech_model import SpeechModel
 
 CHUNK_LENGTH_S = 30.0
 """Audio longer than this is transcribed piecewise: Whisper with its sequential long-form decoding

@@ -5,13 +5,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from ..compression import CompressionConfig, LayerCache, compress, method_choices, resolve_method
+from ..errors import PrunelabError
+from ..speech_model import SpeechModel
 from .audio import SAMPLE_RATE, load_audio
-from .cache import LayerCache
-from .compress import CompressionConfig, compress
 from .data import Utterance
-from .errors import PrunelabError
 from .metrics import wer
-from .models import SpeechModel
 from .transcribe import transcribe
 
 Log = Callable[[str], None]
@@ -35,9 +34,7 @@ class EvalRow:
 
 def validate_methods(methods: Sequence[str]) -> list[str]:
     """Check method names (``recommended`` allowed) before any expensive work; raise a clear error."""
-    from .compress import METHODS
-
-    known = list(METHODS) + ["recommended"]
+    known = method_choices()
     methods = list(methods)
     if not methods:
         raise PrunelabError(f"No methods given; choose from: {', '.join(known)}.")
@@ -69,8 +66,6 @@ def evaluate(
     ``allocate``: ``"uniform"`` or ``"auto"`` (sensitivity-based K per layer); ``None`` = uniform, except
     that ``recommended`` then uses its own recommended allocation.
     """
-    from .methods import resolve_method
-
     methods = validate_methods(methods)
     log = log or (lambda _msg: None)
     audios = [load_audio(u.audio) for u in utterances]

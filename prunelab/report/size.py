@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .layers import find_layers
-from .models import SpeechModel
+from ..compression.layers import find_layers
+from ..speech_model import SpeechModel
 
 
 @dataclass
@@ -39,12 +39,23 @@ def size_report(model: SpeechModel) -> SizeReport:
     )
 
 
+SIZE_ROWS = (("parameters", "params"), ("non-zero parameters", "nonzero_params"),
+             ("compressible-layer parameters", "layer_params"), ("bytes in memory", "bytes"))
+"""(label, SizeReport field) of every size the CLI and the app show, in order."""
+
+
+def size_rows(original: SizeReport, compressed: SizeReport) -> list[tuple[str, int, int, float]]:
+    """(label, original, compressed, compressed / original) for each of :data:`SIZE_ROWS`."""
+    out = []
+    for label, key in SIZE_ROWS:
+        a, b = getattr(original, key), getattr(compressed, key)
+        out.append((label, a, b, b / a if a else 0.0))
+    return out
+
+
 def format_size_table(original: SizeReport, compressed: SizeReport) -> str:
     """A small text table: each size before, after, and the ratio."""
-    rows = [("parameters", "params"), ("non-zero parameters", "nonzero_params"),
-            ("compressible-layer parameters", "layer_params"), ("bytes in memory", "bytes")]
     lines = [f"{'':32s}{'original':>14s}{'compressed':>14s}{'ratio':>8s}"]
-    for label, key in rows:
-        a, b = getattr(original, key), getattr(compressed, key)
-        lines.append(f"{label:32s}{a:>14,d}{b:>14,d}{(b / a if a else 0):>8.3f}")
+    for label, a, b, ratio in size_rows(original, compressed):
+        lines.append(f"{label:32s}{a:>14,d}{b:>14,d}{ratio:>8.3f}")
     return "\n".join(lines)

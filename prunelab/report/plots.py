@@ -6,7 +6,7 @@ figure registry, safe to call from several threads at once, nothing to close). T
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -14,9 +14,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .layers import LayerInfo
-from .methods import ChannelGroups, channel_rows, kmeans_channels, magnitude_channels
-from .plan import Plan
+from ..compression.layers import LayerInfo
+from ..compression.plan import Plan
+from ..compression.sensitivity import SensitivityCurve
+from ..groups import ChannelGroups, channel_rows
+from ..methods import kmeans_channels, magnitude_channels
 
 # Sublayer kinds in the order they are drawn inside a block, and their colours.
 SUBLAYERS = ("q", "k", "v", "out", "cross.q", "cross.k", "cross.v", "cross.out", "fc1", "fc2")
@@ -248,6 +250,34 @@ def distortion_chart(compression: Mapping, layers: Iterable[LayerInfo] | None = 
         used = [k for k in SUBLAYERS if any(n in by_name and _sublayer(by_name[n]) == k for n in names)]
         fig.legend(handles=[Patch(color=SUBLAYER_COLORS[k], label=k) for k in used], loc="outside right upper",
                    fontsize=8, title="sublayer", title_fontsize=8)
+    return fig
+
+
+def sensitivity_chart(curves: Sequence[SensitivityCurve], *, relative: bool = True, title: str | None = None,
+                      max_legend: int = 16) -> Figure:
+    """Data-free distortion vs layer sparsity, one line per layer (no pyplot: safe in threads, nothing leaks).
+
+    Flat, low curves are layers that compress cheaply; steep ones are sensitive. Residual-stream writers
+    (fc2, out) are dashed.
+    """
+    from matplotlib import colormaps
+
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.add_subplot()
+    cmap = colormaps["viridis"]
+    n = max(1, len(curves) - 1)
+    for i, c in enumerate(curves):
+        ys = c.relative if relative else c.distortion
+        ax.plot([100 * s for s in c.sparsities], ys, marker="o", ms=3, lw=1.2, color=cmap(i / n),
+                ls="--" if c.writes_residual else "-", label=c.label or c.name)
+    ax.set_xlabel("layer sparsity 1 - K/C (%)")
+    ax.set_ylabel("relative distortion (fraction of layer energy)" if relative else "distortion")
+    weighted = any(c.weighted for c in curves)
+    ax.set_title(title or f"Data-free layer sensitivity ({'importance-weighted ' if weighted else ''}"
+                          f"{curves[0].method if curves else 'kmeans'} distortion)")
+    ax.grid(alpha=0.3)
+    if 0 < len(curves) <= max_legend:
+        ax.legend(fontsize=7, ncol=2)
     return fig
 
 

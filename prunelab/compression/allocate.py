@@ -20,10 +20,11 @@ from typing import Iterable, Sequence
 
 from torch import nn
 
-from .errors import PlanError
+from ..errors import PlanError
+from ..progress import Progress
 from .layers import LayerInfo, find_layers
-from .plan import PRESETS, Plan, check_sparsity
-from .sensitivity import DEFAULT_GRID, SensitivityCurve, sensitivity_curves
+from .plan import Plan, check_preset, check_sparsity
+from .sensitivity import DEFAULT_GRID, SensitivityCurve, interpolate, sensitivity_curves
 
 
 def _hull(ks: Sequence[int], ys: Sequence[float]) -> tuple[list[int], list[float]]:
@@ -39,16 +40,6 @@ def _hull(ks: Sequence[int], ys: Sequence[float]) -> tuple[list[int], list[float
                 break
         pts.append((k, y))
     return [p[0] for p in pts], [p[1] for p in pts]
-
-
-def _interp(ks: Sequence[int], ys: Sequence[float], k: int) -> float:
-    if k <= ks[0]:
-        return ys[0]
-    for i in range(1, len(ks)):
-        if k <= ks[i]:
-            t = (k - ks[i - 1]) / (ks[i] - ks[i - 1])
-            return ys[i - 1] + t * (ys[i] - ys[i - 1])
-    return ys[-1]
 
 
 def allocate_from_curves(
@@ -77,7 +68,7 @@ def allocate_from_curves(
 
     def cost(i: int) -> float:
         c, hk, hy, k, _ = state[i]
-        return (_interp(hk, hy, k - 1) - _interp(hk, hy, k)) / c.params_per_channel
+        return (interpolate(hk, hy, k - 1) - interpolate(hk, hy, k)) / c.params_per_channel
 
     heap = [(cost(i), i) for i in range(len(state)) if state[i][3] > state[i][4]]
     heapq.heapify(heap)
@@ -105,14 +96,13 @@ def allocate(
     normalize: str = "energy",
     seed: int = 0,
     cache_key: str | None = None,
-    progress=None,
+    progress: Progress | None = None,
 ) -> Plan:
     """Plan for ``model`` (the ORIGINAL ``nn.Module``): ``target`` sparsity over the layers ``preset`` selects,
     K per layer chosen from importance-weighted k-means sensitivity curves (see the module doc)."""
     check_sparsity(target)
-    if preset not in PRESETS:
-        raise PlanError(f"Unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}.")
-    layers = [l for l in (find_layers(model) if layers is None else layers) if PRESETS[preset](l)]
+    select = check_preset(preset)
+    layers = [l for l in (find_layers(model) if layers is None else layers) if select(l)]
     if not layers:
         raise PlanError(f"Preset {preset!r} selects no layers of this model.")
     if target == 0:

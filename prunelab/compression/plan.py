@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from .errors import PlanError
+from ..errors import PlanError
 from .layers import LayerInfo
 
 PLAN_FORMAT = "prunelab-plan"
@@ -40,6 +40,13 @@ PRESET_HELP = {
 }
 
 
+def check_preset(preset: str) -> Callable[[LayerInfo], bool]:
+    """The layer filter of ``preset``; :class:`PlanError` naming the presets when it is unknown."""
+    if preset not in PRESETS:
+        raise PlanError(f"Unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}.")
+    return PRESETS[preset]
+
+
 def clusters_for_sparsity(channels: int, sparsity: float) -> int:
     """K for a layer of C channels at the given sparsity: round(C * (1 - s)), at least 1."""
     check_sparsity(sparsity)
@@ -61,9 +68,7 @@ class Plan:
     def from_sparsity(cls, layers: Iterable[LayerInfo], sparsity: float, preset: str = "uniform") -> "Plan":
         """The same sparsity on every layer the preset selects."""
         check_sparsity(sparsity)
-        if preset not in PRESETS:
-            raise PlanError(f"Unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}.")
-        select = PRESETS[preset]
+        select = check_preset(preset)
         return cls({l.name: clusters_for_sparsity(l.channels, sparsity) for l in layers if select(l)})
 
     @classmethod

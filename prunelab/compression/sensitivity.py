@@ -34,38 +34,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from ..errors import PlanError
+from ..groups import channel_rows
+from ..methods import get_method, kmeans_channels
+from ..progress import Progress
 from .layers import LayerInfo, find_layers
+from .plan import clusters_for_sparsity
 
 DEFAULT_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9)
 """Default sparsity grid of the curves (K = round(C * (1 - s))); K = C (distortion 0) is always added."""
 
-Progress = Callable[[int, int, str], None]
-
-
 # --- importance -----------------------------------------------------------------------------------
-
-def _sibling(name: str, kind: str) -> str | None:
-    """Module path of the partner layer of ``name`` (``kind`` one of q/k/v/out/fc1/fc2)."""
-    parent, _, leaf = name.rpartition(".")
-    if leaf in ("q_proj", "k_proj", "v_proj", "out_proj"):
-        return f"{parent}.{kind}_proj"
-    if leaf == "fc1" and kind == "fc2":
-        return f"{parent}.fc2"
-    if name.endswith("feed_forward.intermediate_dense") and kind == "fc2":
-        return name[: -len("intermediate_dense")] + "output_dense"
-    return None
-
-
-def _rows(module: nn.Module) -> Tensor:
-    w = module.weight.detach().float()
-    b = getattr(module, "bias", None)
-    return torch.cat([w, b.detach().float()[:, None]], 1) if b is not None else w
-
 
 def channel_importance(model: nn.Module, layer: LayerInfo | str, *, normalize: bool = True) -> Tensor:
     """Importance ``[C]`` of each output channel of ``layer`` to the next layer (see the module doc).
@@ -75,20 +59,17 @@ def channel_importance(model: nn.Module, layer: LayerInfo | str, *, normalize: b
     """
     info = layer if isinstance(layer, LayerInfo) else next(l for l in find_layers(model) if l.name == layer)
     c = info.out_features
-    partner_kind = {"fc1": "fc2", "v": "out", "q": "k", "k": "q"}.get(info.kind)
     imp = None
-    if partner_kind is not None:
-        pname = _sibling(info.name, partner_kind)
-        try:
-            partner = model.get_submodule(pname) if pname else None
-        except AttributeError:
-            partner = None
-        w = getattr(partner, "weight", None)
-        if isinstance(w, Tensor) and not hasattr(partner, "index"):  # a plain linear, not a ClusteredLinear
-            if info.kind in ("fc1", "v") and w.shape[1] == c:
-                imp = w.detach().float().norm(dim=0)  # column norms of the reader
-            elif info.kind in ("q", "k") and w.shape[0] == c:
-                imp = _rows(partner).norm(dim=1)  # row norms of the partner projection
+    try:
+        partner = model.get_submodule(info.partner) if info.partner else None
+    except AttributeError:
+        partner = None
+    w = getattr(partner, "weight", None)
+    if isinstance(w, Tensor) and not hasattr(partner, "index"):  # a plain linear, not a ClusteredLinear
+        if info.kind in ("fc1", "v") and w.shape[1] == c:
+            imp = w.detach().float().norm(dim=0)  # column norms of the reader
+        elif info.kind in ("q", "k") and w.shape[0] == c:
+            imp = channel_rows(w, getattr(partner, "bias", None)).norm(dim=1)  # row norms of the partner
     if imp is None:
         imp = torch.ones(c)
     imp = imp.cpu()
@@ -120,6 +101,7 @@ class SensitivityCurve:
         energy: (weighted) energy of the layer's rows, ``sum_i w_i |row_i|^2``.
         weighted: whether importance weights were used.
         method: the clustering method the curve was measured with.
+        writes_residual: the layer writes the residual stream (fc2, out), see :class:`LayerInfo`.
     """
 
     name: str
@@ -131,6 +113,7 @@ class SensitivityCurve:
     energy: float
     weighted: bool = True
     method: str = "kmeans"
+    writes_residual: bool = False
     extra: dict = field(default_factory=dict)
 
     @property
@@ -144,17 +127,7 @@ class SensitivityCurve:
 
     def at(self, k: float, *, relative: bool = True) -> float:
         """Distortion at cluster count ``k``, linearly interpolated between grid points (flat below the grid)."""
-        ys = self.relative if relative else self.distortion
-        ks = self.ks
-        if k <= ks[0]:
-            return ys[0]
-        if k >= ks[-1]:
-            return ys[-1]
-        for i in range(1, len(ks)):
-            if k <= ks[i]:
-                t = (k - ks[i - 1]) / (ks[i] - ks[i - 1])
-                return ys[i - 1] + t * (ys[i] - ys[i - 1])
-        return ys[-1]
+        return interpolate(self.ks, self.relative if relative else self.distortion, k)
 
     def as_dict(self) -> dict:
         return dict(name=self.name, label=self.label, channels=self.channels, ks=list(self.ks),
@@ -162,11 +135,20 @@ class SensitivityCurve:
                     weighted=self.weighted, method=self.method)
 
 
+def interpolate(ks: Sequence[float], ys: Sequence[float], k: float) -> float:
+    """``ys`` at ``k``, linear between the ascending grid ``ks``, flat outside it."""
+    if k <= ks[0]:
+        return ys[0]
+    for i in range(1, len(ks)):
+        if k <= ks[i]:
+            t = (k - ks[i - 1]) / (ks[i] - ks[i - 1])
+            return ys[i - 1] + t * (ys[i] - ys[i - 1])
+    return ys[-1]
+
+
 def grid_ks(channels: int, grid: Sequence[float] = DEFAULT_GRID) -> list[int]:
     """Distinct cluster counts for a sparsity grid, ascending, always ending with C."""
-    ks = {max(1, min(channels, int(round(channels * (1.0 - s))))) for s in grid}
-    ks.add(channels)
-    return sorted(ks)
+    return sorted({clusters_for_sparsity(channels, s) for s in grid} | {channels})
 
 
 def weighted_distortion(rows: Tensor, replaced: Tensor, weights: Tensor | None) -> float:
@@ -191,27 +173,25 @@ def layer_curve(
     With ``importance``, the distortion is weighted by ``importance**2`` per channel, and importance-aware
     methods receive it too (``kmeans`` then clusters with ``sample_weight = importance**2``).
     """
-    from .methods import NEEDS_IMPORTANCE, STRUCTURED, channel_rows
-
     rows = channel_rows(weight, bias)
     c = rows.shape[0]
     w = None if importance is None else importance.float().to(rows.device) ** 2
     ks = grid_ks(c, grid)
+    fn = get_method(method)
+    if not fn.structured:
+        raise PlanError(f"Sensitivity curves need a structured method; {method!r} is not one.")
     raw: list[float] = []
-    fn = STRUCTURED[method]
     for k in ks:
         if k == c:
             raw.append(0.0)
             continue
-        kwargs: dict = {}
-        if method in NEEDS_IMPORTANCE:
-            kwargs["importance"] = importance if importance is not None else torch.ones(c)
-        elif method == "kmeans" and w is not None:
-            kwargs["sample_weight"] = w
-        groups = fn(weight, bias, k, seed=seed, max_iter=max_iter, **kwargs)
+        if method == "kmeans" and w is not None:  # the weighted objective itself
+            groups = kmeans_channels(weight, bias, k, seed=seed, max_iter=max_iter, sample_weight=w)
+        else:
+            groups = fn.apply(weight, bias, k, seed=seed, max_iter=max_iter,
+                              importance=importance if importance is not None else torch.ones(c))
         dw, db = groups.dense()
-        replaced = channel_rows(dw, db)
-        raw.append(weighted_distortion(rows, replaced, w))
+        raw.append(weighted_distortion(rows, channel_rows(dw, db), w))
     # monotone non-increasing in K: min over all smaller-or-equal K (each is achievable at a larger K)
     dist, best = [], float("inf")
     for d in raw:
@@ -256,6 +236,7 @@ def sensitivity_curves(
         with torch.no_grad():
             curve = layer_curve(module.weight, getattr(module, "bias", None), importance=imp, grid=grid,
                                 method=method, seed=seed, max_iter=max_iter, name=l.name, label=l.label)
+        curve.writes_residual = l.writes_residual
         if cache_key is not None:
             _CURVES[key] = curve
         out.append(curve)
@@ -264,39 +245,5 @@ def sensitivity_curves(
     return out
 
 
-# --- plot -----------------------------------------------------------------------------------------
-
-def plot_sensitivity(curves: Sequence[SensitivityCurve], *, relative: bool = True, title: str | None = None,
-                     max_legend: int = 16):
-    """Distortion vs layer sparsity, one line per layer; returns a matplotlib ``Figure``.
-
-    Flat, low curves are layers that compress cheaply; steep ones are sensitive. Residual-stream writers
-    (fc2, out) are dashed.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5))
-    cmap = plt.get_cmap("viridis")
-    n = max(1, len(curves) - 1)
-    for i, c in enumerate(curves):
-        ys = c.relative if relative else c.distortion
-        residual = (c.label or c.name).endswith(("fc2", "out", "output_dense", "out_proj"))
-        ax.plot([100 * s for s in c.sparsities], ys, marker="o", ms=3, lw=1.2, color=cmap(i / n),
-                ls="--" if residual else "-", label=c.label or c.name)
-    ax.set_xlabel("layer sparsity 1 - K/C (%)")
-    ax.set_ylabel("relative distortion (fraction of layer energy)" if relative else "distortion")
-    weighted = any(c.weighted for c in curves)
-    ax.set_title(title or f"Data-free layer sensitivity ({'importance-weighted ' if weighted else ''}"
-                          f"{curves[0].method if curves else 'kmeans'} distortion)")
-    ax.grid(alpha=0.3)
-    if 0 < len(curves) <= max_legend:
-        ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    return fig
-
-
 __all__ = ["DEFAULT_GRID", "SensitivityCurve", "all_importances", "channel_importance", "grid_ks", "layer_curve",
-           "plot_sensitivity", "sensitivity_curves"]
+           "interpolate", "sensitivity_curves"]

@@ -1,13 +1,14 @@
-"""Improved data-free methods: importance-weighted k-means, representative members, hybrid drop+cluster."""
+"""The clustering methods beyond the paper's k-means: importance-weighted k-means, representative members,
+hybrid drop+cluster; each on raw tensors and through compress()."""
 import pytest
 import torch
 
-from prunelab.cache import LayerCache
-from prunelab.compress import METHODS, CompressionConfig, compress
-from prunelab.layers import find_layers
-from prunelab.methods import (METHOD_HELP, NEEDS_IMPORTANCE, RECOMMENDED, STRUCTURED, ChannelGroups,
-                              hybrid_channels, kmeans_weighted_channels, representative_channels, resolve_method)
-from prunelab.sensitivity import channel_importance
+from prunelab.compression.cache import LayerCache
+from prunelab.compression import CompressionConfig, compress
+from prunelab.compression.layers import find_layers
+from prunelab.groups import ChannelGroups
+from prunelab.methods import get_method, hybrid_channels, kmeans_weighted_channels, representative_channels
+from prunelab.compression.sensitivity import channel_importance
 
 NEW = ["kmeans-weighted", "representative", "hybrid"]
 
@@ -36,7 +37,7 @@ def _check_valid(g: ChannelGroups, w, b, k):
 def test_new_methods_give_valid_groups(method, k):
     torch.manual_seed(0)
     w, b, imp = torch.randn(40, 9), torch.randn(40), torch.rand(40) + 0.05
-    g = STRUCTURED[method](w, b, k, importance=imp, seed=0)
+    g = get_method(method).apply(w, b, k, importance=imp, seed=0)
     _check_valid(g, w, b, k)
     if k == 40:
         assert g.distortion == pytest.approx(0.0, abs=1e-5)
@@ -78,18 +79,6 @@ def test_hybrid_drops_weak_channels_and_clusters_the_rest():
     w2, b2 = torch.randn(40, 8), torch.randn(40)
     h, r = hybrid_channels(w2, b2, 20, dead_ratio=0.0), representative_channels(w2, b2, 20)
     assert torch.equal(h.index, r.index) and torch.equal(h.weight, r.weight)
-
-
-def test_registry_and_recommended():
-    for m in NEW:
-        assert m in STRUCTURED and m in METHODS and m in NEEDS_IMPORTANCE and METHOD_HELP[m]
-    assert "the paper" in METHOD_HELP["kmeans"] and "kmeans" in STRUCTURED and "magnitude" in STRUCTURED
-    assert RECOMMENDED["method"] in STRUCTURED and RECOMMENDED["allocate"] in ("uniform", "auto")
-    assert resolve_method("recommended") == (RECOMMENDED["method"], RECOMMENDED["allocate"])
-    assert resolve_method("recommended", "auto") == (RECOMMENDED["method"], "auto")
-    assert resolve_method("magnitude") == ("magnitude", "uniform")
-    cfg = CompressionConfig(method="recommended", sparsity=0.2)
-    assert (cfg.method, cfg.allocate) == (RECOMMENDED["method"], RECOMMENDED["allocate"])
 
 
 @pytest.mark.parametrize("method", NEW)

@@ -13,7 +13,7 @@ from typing import Union
 
 import numpy as np
 
-from .errors import AudioError
+from ..errors import AudioError
 
 SAMPLE_RATE = 16000
 """The rate every speech model in prunelab expects (Whisper and the wav2vec2 family)."""

@@ -1,0 +1,88 @@
+"""What to compress and how: :class:`CompressionConfig`, and the ``recommended`` setting it can name.
+
+A config names a registered method (:mod:`prunelab.methods`) and either a plan (per-layer K) or a
+sparsity with a preset (which layers) and an allocation (how the sparsity is spread over them).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from ..errors import PlanError
+from ..methods import METHODS, get_method, method_names
+from ..progress import Progress
+from .allocate import allocate
+from .layers import LayerInfo
+from .plan import Plan, check_preset
+
+RECOMMENDED = {"method": "representative", "allocate": "auto", "preset": "encoder-fc1"}
+"""The setting that won ``benchmarks/WER_STUDY.md`` (method, layer allocation, and the layers it was measured
+on); ``"recommended"`` resolves to it. The preset applies where the caller gives none."""
+
+ALLOCATIONS = ("uniform", "auto")
+"""``uniform``: the same sparsity on every selected layer; ``auto``: K per layer from data-free sensitivity curves."""
+
+
+def method_choices() -> list[str]:
+    """What a user may name as a method: every registered method, then ``recommended``."""
+    return method_names() + ["recommended"]
+
+
+def resolve_method(name: str, allocate: str | None = None) -> tuple[str, str]:
+    """``(method, allocation)`` for a method name; ``"recommended"`` -> :data:`RECOMMENDED` (an explicit
+    ``allocate`` overrides the recommended allocation). Other names pass through (default allocation uniform)."""
+    if name == "recommended":
+        return RECOMMENDED["method"], allocate or RECOMMENDED["allocate"]
+    return name, allocate or "uniform"
+
+
+@dataclass
+class CompressionConfig:
+    """What to compress and how.
+
+    Give either ``plan`` (per-layer K) or ``sparsity`` (+ ``preset``, which layers it applies to).
+    ``fold=True`` folds clustered FFN pairs into genuinely smaller dense layers.
+    ``allocate``: ``"uniform"`` (the same sparsity on every selected layer) or ``"auto"`` (K per layer from
+    data-free sensitivity curves, :func:`prunelab.compression.allocate.allocate`); ignored when a plan is given.
+    ``method="recommended"`` resolves to :data:`RECOMMENDED` (method and, unless ``allocate`` is set,
+    allocation). ``options``: the method's options (a dict or its options dataclass, see
+    :attr:`prunelab.methods.Method.options`), checked when the config is made.
+    """
+
+    method: str = "kmeans"
+    sparsity: float | None = None
+    preset: str | None = None  # None: "uniform", or where the recommended setting was measured for "recommended"
+    plan: Plan | None = None
+    seed: int = 0
+    max_iter: int = 100
+    fold: bool = True
+    options: Any = field(default_factory=dict)
+    allocate: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.preset is None:
+            self.preset = RECOMMENDED["preset"] if self.method == "recommended" else "uniform"
+        self.method, self.allocate = resolve_method(self.method, self.allocate)
+        if self.method not in METHODS:
+            get_method(self.method)  # raises a PlanError that names the choices
+        if self.allocate not in ALLOCATIONS:
+            raise PlanError(f"Unknown allocation {self.allocate!r}; choose one of: {', '.join(ALLOCATIONS)}.")
+        check_preset(self.preset)
+        self.options = get_method(self.method).make_options(self.options)
+
+    def resolve_plan(self, layers: list[LayerInfo], model: nn.Module | None = None, cache_key: str | None = None,
+                     progress: Progress | None = None) -> Plan:
+        """The per-layer K this config asks for on a model with ``layers`` (validated against them)."""
+        if self.plan is not None:
+            self.plan.validate(layers)
+            return self.plan
+        if self.sparsity is None:
+            raise PlanError("Give a sparsity or a plan.")
+        if self.allocate == "auto":
+            if model is None:
+                raise PlanError("Automatic allocation needs the model.")
+            return allocate(model, self.sparsity, preset=self.preset, layers=layers, seed=self.seed,
+                            cache_key=cache_key, progress=progress)
+        return Plan.from_sparsity(layers, self.sparsity, self.preset)

@@ -1,0 +1,119 @@
+"""The method registry: one place that knows every per-layer compression method.
+
+A method is one pure function on a layer's tensors plus one registration::
+
+    @dataclass(frozen=True)
+    class MyOptions:
+        strength: float = 0.5
+
+    @register_method("my-method", label="My method", help="one line for --help and the docs",
+                     options=MyOptions, needs_importance=True)
+    def my_method(weight, bias, k, *, seed, max_iter, importance, strength):  # -> ChannelGroups
+        ...
+
+``compress()``, the command line, the app's dropdown and the docs all read :data:`METHODS`, so a
+registered method shows up everywhere. The function receives ``weight`` [C, in], ``bias`` [C] or None,
+the cluster count ``k`` (1 <= k <= C), ``seed``, ``max_iter``, ``importance`` [C] when the method
+declares ``needs_importance`` (next-layer channel importance, :mod:`prunelab.compression.sensitivity`),
+and its options as keyword arguments. It returns a :class:`~prunelab.groups.ChannelGroups`
+(``structured=True``) or a :class:`~prunelab.groups.MaskedWeight` (``structured=False``).
+"""
+from __future__ import annotations
+
+import difflib
+import operator
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Callable, Mapping
+
+from torch import Tensor
+
+from ..errors import PlanError
+from ..groups import LayerResult
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """A method without options."""
+
+
+@dataclass(frozen=True)
+class Method:
+    """One registered method.
+
+    Attributes:
+        name: the id used in configs, plans, the CLI and JSON (``"kmeans"``).
+        label: what the app shows (``"k-means clustering (paper)"``).
+        help: one line for ``--help`` and the docs.
+        fn: the pure per-layer function (see the module doc).
+        structured: returns ChannelGroups (foldable, really smaller) rather than a masked weight.
+        needs_importance: receives the next-layer importance of each channel.
+        options: a frozen dataclass of the method's options, with defaults.
+        origin: ``"paper"``, ``"baseline"`` or ``"data-free"`` (a prunelab improvement).
+    """
+
+    name: str
+    label: str
+    help: str
+    fn: Callable[..., LayerResult]
+    structured: bool = True
+    needs_importance: bool = False
+    options: type = NoOptions
+    origin: str = "data-free"
+
+    def make_options(self, options: Any = None) -> Any:
+        """``options`` (None, a dict, or the options dataclass) as this method's options dataclass."""
+        if options is None:
+            return self.options()
+        if isinstance(options, self.options):
+            return options
+        if not isinstance(options, Mapping):
+            raise PlanError(f"Options of method {self.name!r} must be a mapping, got {type(options).__name__}.")
+        known = {f.name for f in fields(self.options)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            allowed = ", ".join(sorted(known)) or "none"
+            raise PlanError(f"Method {self.name!r} has no option {', '.join(map(repr, unknown))}; its options: {allowed}.")
+        return self.options(**options)
+
+    def apply(self, weight: Tensor, bias: Tensor | None, k: int, *, seed: int = 0, max_iter: int = 100,
+              importance: Tensor | None = None, options: Any = None) -> LayerResult:
+        """Compress one layer (``weight`` [C, in], ``bias`` [C]) to ``k`` channels."""
+        check_k(k, int(weight.shape[0]))
+        extra = {"importance": importance} if self.needs_importance else {}
+        return self.fn(weight, bias, k, seed=seed, max_iter=max_iter, **extra, **asdict(self.make_options(options)))
+
+
+METHODS: dict[str, Method] = {}
+"""Every registered method, by name, in registration order (the paper's first, then baselines, then the rest)."""
+
+
+def register_method(name: str, *, label: str, help: str, structured: bool = True, needs_importance: bool = False,
+                    options: type = NoOptions, origin: str = "data-free") -> Callable:
+    """Decorator: register ``fn`` under ``name`` (see the module doc)."""
+    def decorate(fn: Callable[..., LayerResult]) -> Callable[..., LayerResult]:
+        if name in METHODS:
+            raise ValueError(f"method {name!r} is registered twice")
+        METHODS[name] = Method(name, label, help, fn, structured, needs_importance, options, origin)
+        return fn
+    return decorate
+
+
+def get_method(name: str) -> Method:
+    """The registered method ``name``; :class:`PlanError` naming the choices (and the closest one) otherwise."""
+    try:
+        return METHODS[name]
+    except (KeyError, TypeError):
+        close = difflib.get_close_matches(str(name), list(METHODS), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise PlanError(f"Unknown method {name!r}.{hint} Choose one of: {', '.join(METHODS)}.") from None
+
+
+def check_k(k: int, channels: int) -> None:
+    """Raise :class:`PlanError` unless ``1 <= k <= channels``."""
+    try:
+        ok = not isinstance(k, bool) and 1 <= operator.index(k) <= channels
+    except TypeError:
+        ok = False
+    if not ok:
+        raise PlanError(f"The cluster count must be a whole number between 1 and {channels} (the layer's channels), "
+                        f"got {k!r}.")

@@ -1,0 +1,27 @@
+"""prunelab app: compress a speech model by clustering its channels, see what changed, and listen.
+
+Run ``python app.py`` (offline, on the bundled Whisper-base); ``app.py`` at the repository root is the
+Hugging Face Spaces entry point and only imports this package. Environment:
+
+* ``PRUNELAB_MODEL``: the model loaded at start (default ``bundled:whisper-base``; tests use ``tiny:whisper``).
+* ``PRUNELAB_MAX_AUDIO_S``: longest clip accepted, in seconds (default 60).
+* ``PRUNELAB_MAX_MODEL_GB``: refuse models whose weights are larger (default: a third of the RAM, at most 4).
+* ``PRUNELAB_LAYER_CACHE_MB``: memory for cached per-layer clustering results (default 384).
+* ``PORT`` / ``GRADIO_SERVER_PORT``, ``GRADIO_SERVER_NAME``: where to serve.
+
+The UI only calls the library (:mod:`prunelab`): loading, planning, compressing, transcribing and
+scoring all live there, and the library never imports Gradio. This package wires them to Gradio
+components and turns library errors into ``gr.Error`` messages. Its modules:
+
+* :mod:`ui.page`: the page (intro, tabs in order, theme, CSS), :func:`build_app` and :func:`main`;
+* :mod:`ui.tabs`: one module per tab, each with ``build()`` (its components) and ``wire()`` (its events);
+* :mod:`ui.session`: :class:`~ui.session.Session`, what one user holds (kept in ``gr.State``);
+* :mod:`ui.state`: what all users share: the loaded and compressed models in small bounded stores,
+  the per-layer result cache and the downloads folder;
+* :mod:`ui.events`: shared event settings (``**HEAVY``, ``**INSTANT``) and the error guard;
+* :mod:`ui.settings`: settings from the environment, defaults and the labels of presets and methods;
+* :mod:`ui.lib`: every library name the app uses, imported in one place.
+"""
+from .page import build_app, launch_kwargs, main
+
+__all__ = ["build_app", "launch_kwargs", "main"]

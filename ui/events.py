@@ -1,0 +1,45 @@
+"""Shared event settings and the error guard every handler wears.
+
+Pass the settings with ``**``: ``button.click(fn, inputs, outputs, api_name="compress", **HEAVY)``.
+
+* :data:`HEAVY`: CPU-heavy events (loading, clustering, transcribing) run one at a time, all users
+  together, in one queue: on a small machine two at once only makes both slow.
+* :data:`INSTANT`: small UI updates (a slider's text, a dropdown's help) that skip the queue, show no
+  progress and are not part of the API.
+* :data:`PRIVATE`: events that are not part of the API (``gradio_client`` users call the named ones).
+"""
+from __future__ import annotations
+
+import functools
+from types import MappingProxyType
+from typing import Callable
+
+import gradio as gr
+
+from .lib import PrunelabError
+
+HEAVY = MappingProxyType({"concurrency_id": "heavy", "concurrency_limit": 1})
+INSTANT = MappingProxyType({"api_visibility": "private", "show_progress": "hidden", "queue": False})
+PRIVATE = MappingProxyType({"api_visibility": "private"})
+
+
+def user_error(exc: Exception) -> gr.Error:
+    """A library error as the message box the user sees."""
+    return gr.Error(str(exc), title="Cannot do that")
+
+
+def guard(fn: Callable) -> Callable:
+    """Turn library errors (bad model id, audio, plan) into gr.Error messages; keep gr.Error as is."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except PrunelabError as exc:
+            raise user_error(exc) from exc
+        except MemoryError as exc:
+            raise gr.Error("The server ran out of memory: try a smaller model or fewer users at once.") from exc
+
+    return wrapper

@@ -1,0 +1,75 @@
+"""The page: the intro above four tabs, theme and CSS; :func:`build_app` puts it together, :func:`main` serves it.
+
+Each tab is built by its module in :mod:`ui.tabs`, then wired, since events may reach across tabs. What
+the tabs share is per user ``sess`` (a :class:`~ui.session.Session` in ``gr.State``) and ``rev`` (a
+counter bumped whenever every slider must be rebuilt), and for all users the stores of :mod:`ui.state`.
+"""
+from __future__ import annotations
+
+import os
+
+import gradio as gr
+
+from .session import Session
+from .settings import DEFAULT_SPEC
+from .tabs import changes, compress, how, listen
+
+INTRO = """
+# ✂️ prunelab — shrink a speech model without data or training
+
+Every linear layer of a speech model has **C output channels** (rows of its weight). prunelab groups
+similar channels with **k-means** into **K clusters** and replaces each channel by its cluster's centroid,
+so the layer keeps only K distinct rows: its **sparsity is 1 − K/C**. No audio, no fine-tuning.
+*(Interspeech 2026: “Towards Data-free and Training-free Compression for Speech Foundation Models
+Using Parameter Clustering”.)*
+
+**1** pick a model → **2** set how many clusters each layer keeps → **3** compress →
+**4** listen and compare transcripts → **5** download the smaller model.
+"""
+
+CSS = """
+#pl-intro h1 { margin-bottom: 0.2em; }
+#pl-compress-btn { min-height: 48px; }
+.pl-block-acc { margin-bottom: 2px; }
+footer { display: none !important; }
+"""
+
+THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="emerald")
+
+
+def build_app(default_spec: str | None = None) -> gr.Blocks:
+    """The whole app; call ``.queue().launch(**launch_kwargs())`` (``launch_kwargs`` adds theme and CSS)."""
+    spec0 = default_spec or DEFAULT_SPEC
+    with gr.Blocks(title="prunelab: data-free compression of speech models", delete_cache=(1800, 3600)) as demo:
+        sess = gr.State(Session())
+        rev = gr.State(0)  # bumped whenever all sliders must be rebuilt (new model, preset, uploaded plan)
+
+        gr.Markdown(INTRO, elem_id="pl-intro")
+        with gr.Tabs():
+            compress_tab = compress.build(sess, rev, spec0)
+            changes_tab = changes.build()
+            listen_tab = listen.build()
+            how_tab = how.build()
+
+        compress.wire(demo, compress_tab, sess, rev, changes=changes_tab, how=how_tab)
+        changes.wire(changes_tab, sess, compress_tab)
+        listen.wire(listen_tab, sess)
+        how.wire(how_tab, sess, compress_tab)
+    return demo
+
+
+def launch_kwargs() -> dict:
+    """Theme and CSS (Gradio 6 takes them in ``launch()``)."""
+    return {"theme": THEME, "css": CSS}
+
+
+def main() -> None:
+    """Serve the app: on ``GRADIO_SERVER_NAME``/``PORT`` when set, else 127.0.0.1 (0.0.0.0 on a Space)."""
+    port = os.environ.get("GRADIO_SERVER_PORT") or os.environ.get("PORT")
+    demo = build_app()
+    demo.queue(max_size=32, default_concurrency_limit=2).launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"),
+        server_port=int(port) if port else None,
+        max_file_size="100mb",
+        **launch_kwargs(),
+    )

@@ -1,0 +1,104 @@
+"""The See what changed tab: what compression did, where a model can be compressed, one layer's clusters.
+
+Its sparsity, distortion and size charts are filled by the Compress tab (load and compress). Here:
+the data-free sensitivity curves of the preset's layers, and for one layer at its slider's K the
+channels in PCA space coloured by cluster, with the cluster sizes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import gradio as gr
+
+from ..events import HEAVY, PRIVATE, guard
+from ..lib import CompressionConfig, Plan, layer_result, plots, sensitivity_curves
+from ..session import Session, pick_layer, require_model
+from ..settings import known_method, method_label
+from ..state import LAYER_CACHE
+
+if TYPE_CHECKING:
+    from .compress import CompressTab
+
+
+@dataclass
+class ChangesTab:
+    tab: gr.Tab
+    sparsity_plot: gr.Plot
+    size_plot: gr.Plot
+    size_df: gr.Dataframe
+    distortion_plot: gr.Plot
+    sens_btn: gr.Button
+    sens_plot: gr.Plot
+    inspect_layer: gr.Dropdown
+    inspect_btn: gr.Button
+    inspect_md: gr.Markdown
+    scatter_plot: gr.Plot
+    sizes_plot: gr.Plot
+
+
+@guard
+def on_sensitivity(preset: str, sess: Session, progress=gr.Progress()):
+    """Data-free sensitivity: each layer's clustering distortion against its sparsity."""
+    model, layers = require_model(sess)
+    chosen = Plan.from_sparsity(layers, 0.5, preset).clusters
+    curves = sensitivity_curves(model.model, [l for l in layers if l.name in chosen], cache_key=model.spec,
+                                progress=lambda i, n, msg: progress((i, n), desc=msg, unit="layers"))
+    return plots.sensitivity_chart(curves)
+
+
+@guard
+def on_inspect(layer_name: str, method: str, seed: float, sess: Session):
+    """Clusters of one layer at its current slider K: PCA scatter and cluster-size histogram."""
+    model, layers = require_model(sess)
+    layer = pick_layer(layers, layer_name)
+    k = sess.k(layer)
+    method = known_method(method)
+    if method == "magnitude-unstructured":
+        gr.Info("Unstructured pruning has no channel clusters; showing structured magnitude for this layer.")
+        method = "magnitude"
+    linear = model.model.get_submodule(layer.name)
+    config = CompressionConfig(method=method, seed=int(seed or 0))
+    groups = layer_result(model, layer, k, config, cache=LAYER_CACHE)
+    title = f"{layer.label}: {layer.channels} channels → K = {k} ({method_label(method)})"
+    note = (f"**{layer.label}** (`{layer.name}`): C = {layer.channels} channels of {layer.in_features} inputs"
+            f"{' + bias' if layer.has_bias else ''}; K = {k} → sparsity {100 * (1 - k / layer.channels):.0f}%; "
+            f"distortion {groups.distortion:.4g}.")
+    return (plots.cluster_scatter(linear.weight, linear.bias, groups, title=title),
+            plots.cluster_sizes(groups), note)
+
+
+def build() -> ChangesTab:
+    with gr.Tab("See what changed", id="inspect") as tab:
+        sparsity_plot = gr.Plot(label="Sparsity per layer (1 − K/C)", format="png", show_label=False)
+        with gr.Row():
+            size_plot = gr.Plot(label="Size before / after", format="png", show_label=False)
+            size_df = gr.Dataframe(headers=["", "original", "compressed", "kept"], label="Sizes",
+                                   interactive=False, wrap=True)
+        distortion_plot = gr.Plot(label="Clustering distortion per layer", format="png", show_label=False)
+        gr.Markdown("### Where can this model be compressed? (data-free sensitivity)\n"
+                    "Each line is a layer's importance-weighted clustering distortion as its sparsity "
+                    "grows, for the layers of the chosen preset. Flat, low lines compress cheaply; "
+                    "**Auto-allocate** on the Compress tab spends the sparsity where lines are lowest.")
+        sens_btn = gr.Button("Measure sensitivity", size="sm")
+        sens_plot = gr.Plot(label="Sensitivity", format="png", show_label=False)
+        gr.Markdown("### Channel clusters of one layer (at its slider's K)")
+        with gr.Row():
+            inspect_layer = gr.Dropdown([], label="Layer", scale=3)
+            inspect_btn = gr.Button("Show clusters", scale=1)
+        inspect_md = gr.Markdown("")
+        with gr.Row():
+            scatter_plot = gr.Plot(label="Channels in PCA space, coloured by cluster", format="png", show_label=False)
+            sizes_plot = gr.Plot(label="Cluster sizes", format="png", show_label=False)
+    return ChangesTab(tab, sparsity_plot, size_plot, size_df, distortion_plot, sens_btn, sens_plot, inspect_layer,
+                      inspect_btn, inspect_md, scatter_plot, sizes_plot)
+
+
+def wire(t: ChangesTab, sess: gr.State, compress: CompressTab) -> None:
+    """Events of this tab; they read the preset, method and seed chosen on the Compress tab."""
+    t.sens_btn.click(on_sensitivity, [compress.preset, sess], t.sens_plot, api_name="sensitivity", **HEAVY)
+    inspect_inputs = [t.inspect_layer, compress.method, compress.seed, sess]
+    inspect_outputs = [t.scatter_plot, t.sizes_plot, t.inspect_md]
+    t.inspect_btn.click(on_inspect, inspect_inputs, inspect_outputs, api_name="inspect_layer", **HEAVY)
+    for trigger in (t.inspect_layer.input, t.tab.select):
+        trigger(on_inspect, inspect_inputs, inspect_outputs, trigger_mode="always_last", **PRIVATE, **HEAVY)

@@ -1,0 +1,283 @@
+"""The Compress tab (steps 1-3 and 5): pick a model, set each layer's K, compress, download.
+
+Loading sets every slider from the global sparsity and preset; "Set all sliders" and "Auto-allocate"
+set them again (the latter from data-free sensitivity curves); a plan JSON restores them. Compress runs
+the library's ``compress()`` on the session's plan and stores the result in :data:`ui.state.COMPRESSED`
+under the session's key, then fills the charts of the See what changed tab.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from ..events import HEAVY, INSTANT, PRIVATE, guard
+from ..lib import (METHODS, PRESETS, CompressionConfig, LayerInfo, Plan, SpeechModel, allocate,
+                   available_models, compress, find_layers, plots, save_compressed, size_report, size_rows)
+from ..session import Session, default_layer, layer_choices, plan_summary, require_compressed, require_model
+from ..settings import (DEFAULT_METHOD, DEFAULT_PRESET, DEFAULT_SPARSITY, DEFAULT_SPEC, UI_PRESETS, known_method,
+                        method_choices, method_label)
+from ..state import COMPRESSED, LAYER_CACHE, get_model, new_file
+from . import sliders
+
+if TYPE_CHECKING:
+    from .changes import ChangesTab
+    from .how import HowTab
+
+RECOMMENDATION = (
+    "**Recommended** (WER study, Whisper-base, 28 clips): at 10 %, *Encoder FFN hidden neurons* + "
+    "**Auto-allocate** + *Representative channel* (WER 5.9 % vs 4.2 % uncompressed; structured magnitude 12.4 %). "
+    "At 20 %, the paper's *k-means* with *Set all sliders* is better (11.9 %). Clustering fc2 or attention "
+    "outputs breaks Whisper-base quickly. See benchmarks/WER_STUDY.md."
+)
+
+
+@dataclass
+class CompressTab:
+    model_box: gr.Dropdown
+    load_btn: gr.Button
+    model_md: gr.Markdown
+    sparsity: gr.Slider
+    preset: gr.Dropdown
+    preset_btn: gr.Button
+    auto_btn: gr.Button
+    method: gr.Dropdown
+    seed: gr.Number
+    compress_btn: gr.Button
+    status_md: gr.Markdown
+    plan_md: gr.Markdown
+    plan_file_in: gr.File
+    plan_dl_btn: gr.Button
+    plan_file_out: gr.File
+    model_dl_btn: gr.Button
+    model_file_out: gr.File
+
+
+# --- handlers --------------------------------------------------------------------------------------------
+
+
+def model_summary(model: SpeechModel, layers: list[LayerInfo]) -> str:
+    enc = sum(l.part == "encoder" for l in layers)
+    dec = len(layers) - enc
+    kind = "Whisper (encoder–decoder)" if model.family == "whisper" else "CTC encoder"
+    return (f"**{model.spec}** · {kind} · {model.num_parameters / 1e6:.1f} M parameters · "
+            f"{len(layers)} compressible linear layers ({enc} encoder" + (f", {dec} decoder)" if dec else ")"))
+
+
+@guard
+def on_load(spec: str, sparsity: float, preset: str, sess: Session, rev: int, progress=gr.Progress()):
+    """Load (or reuse) a model; set every slider from the global sparsity and preset."""
+    spec = (spec or "").strip() or DEFAULT_SPEC
+    progress(0.05, desc=f"Loading {spec} …")
+    t0 = time.perf_counter()
+    model = get_model(spec)
+    seconds = time.perf_counter() - t0
+    layers = find_layers(model.model)
+    if not layers:
+        raise gr.Error(f"{spec} has no layers prunelab can compress.")
+    progress(0.9, desc="Building the sliders …")
+    clusters = Plan.from_sparsity(layers, float(sparsity), preset or DEFAULT_PRESET).clusters
+    sess = Session(spec=spec, clusters=clusters)  # a new model: a new plan, and no compressed model yet
+    choice = default_layer(layers)
+    info = model_summary(model, layers) + (f" · loaded in {seconds:.1f} s" if seconds > 0.05 else " · already in memory")
+    return (
+        sess, (rev or 0) + 1, info, plan_summary(layers, sess.clusters),
+        plots.sparsity_chart(layers, sess.clusters),
+        gr.Dropdown(choices=layer_choices(layers), value=choice),
+        gr.Dropdown(choices=layer_choices(layers), value=choice),
+        "Not compressed yet: press **Compress**.",
+    )
+
+
+def _new_plan(sess: Session, rev: int, layers: list[LayerInfo], clusters: dict[str, int]):
+    """Outputs of every event that sets all sliders at once: session, rev (rebuilds them), summary, chart."""
+    return (sess.with_clusters(clusters), (rev or 0) + 1, plan_summary(layers, clusters),
+            plots.sparsity_chart(layers, clusters))
+
+
+@guard
+def on_preset(sparsity: float, preset: str, sess: Session, rev: int):
+    """Set all sliders at once: ``sparsity`` on the layers the preset selects, the others uncompressed."""
+    _, layers = require_model(sess)
+    return _new_plan(sess, rev, layers, Plan.from_sparsity(layers, float(sparsity), preset).clusters)
+
+
+@guard
+def on_auto(sparsity: float, preset: str, sess: Session, rev: int, progress=gr.Progress()):
+    """Auto-allocate: K per layer from data-free sensitivity curves, ``sparsity`` over the preset's layers."""
+    model, layers = require_model(sess)
+    progress(0, desc="Measuring each layer's sensitivity …")
+    plan = allocate(model.model, float(sparsity), preset=preset, layers=layers, cache_key=model.spec,
+                    progress=lambda i, n, msg: progress((i, n), desc=msg, unit="layers"))
+    return _new_plan(sess, rev, layers, {l.name: plan.clusters.get(l.name, l.channels) for l in layers})
+
+
+@guard
+def on_plan_upload(file, sess: Session, rev: int):
+    """Restore every slider from a plan JSON (as downloaded here or written by the CLI)."""
+    if file is None:
+        raise gr.Error("No plan file given.")
+    _, layers = require_model(sess)
+    path = file if isinstance(file, str) else getattr(file, "name", file)
+    plan = Plan.from_json(Path(path).read_text(encoding="utf-8", errors="replace"))
+    plan.validate(layers)
+    out = _new_plan(sess, rev, layers, {l.name: plan.clusters.get(l.name, l.channels) for l in layers})
+    gr.Info(f"Plan restored: {len(plan.active(layers))} layers compressed.")
+    return out
+
+
+@guard
+def on_compress(method: str, seed: float, sess: Session, progress=gr.Progress()):
+    """Compress the session's model with its plan; returns status, charts and the size table."""
+    model, layers = require_model(sess)
+    plan = Plan({l.name: sess.k(l) for l in layers})
+    plan.validate(layers)
+    if not plan.active(layers):
+        raise gr.Error("Every slider is at K = C (nothing to compress): lower some sliders or apply a preset.")
+    method = known_method(method)
+    config = CompressionConfig(method=method, plan=plan, seed=int(seed or 0))
+    progress(0, desc="Starting …")
+
+    def report(i: int, n: int, message: str) -> None:
+        progress((i, n), desc=message, unit="layers")
+
+    t0 = time.perf_counter()
+    compressed = compress(model, config, cache=LAYER_CACHE, progress=report)
+    seconds = time.perf_counter() - t0
+    key = sess.compressed or uuid.uuid4().hex
+    COMPRESSED.put(key, compressed)
+    sess = replace(sess, compressed=key, compressed_plan=dict(plan.clusters), method=method, seed=int(seed or 0),
+                   compress_seconds=seconds)
+    before, after = size_report(model), size_report(compressed)
+    c = compressed.compression
+    status = (f"✅ Compressed with **{method_label(method)}** in {seconds:.1f} s: "
+              f"{100 * c['sparsity']:.1f}% of the compressible parameters removed, "
+              f"{after.nonzero_params / 1e6:.2f} M non-zero parameters left of {before.nonzero_params / 1e6:.2f} M "
+              f"({after.bytes / 1e6:.0f} MB in memory, was {before.bytes / 1e6:.0f} MB). "
+              "Now go to **Listen & compare**.")
+    return (sess, status, plots.sparsity_chart(layers, plan), plots.distortion_chart(c, layers),
+            plots.size_chart(before, after), size_table(before, after, c, layers))
+
+
+def size_table(before, after, compression: dict, layers: list[LayerInfo]) -> list[list[Any]]:
+    """Rows of the Sizes table: parameters, non-zero ones, those in compressible layers, bytes; FFN pairs folded."""
+    modules = compression.get("modules", {})
+    folded = sum(1 for l in layers if l.kind == "fc1" and l.name in modules
+                 and modules[l.name]["type"] == "Linear" and modules[l.name]["out_features"] < l.out_features)
+    out = [[name, f"{a / 1e6:.2f} {'MB' if name.startswith('bytes') else 'M'}",
+            f"{b / 1e6:.2f} {'MB' if name.startswith('bytes') else 'M'}", f"{100 * ratio:.1f}%" if a else "–"]
+           for name, a, b, ratio in size_rows(before, after)]
+    out.append(["FFN pairs folded (smaller fc1, fc2)", "", str(folded), ""])
+    return out
+
+
+@guard
+def on_plan_download(method: str, seed: float, sess: Session):
+    """The plan being edited as JSON (only the compressed layers), with method, seed and base model."""
+    model, layers = require_model(sess)
+    plan = Plan({l.name: k for l in layers if (k := sess.k(l)) < l.channels})
+    path = new_file("prunelab-plan.json")
+    plan.to_json(path, method=method, seed=int(seed or 0), base_model=model.spec,
+                 sparsity=round(plan.sparsity(layers), 4))
+    return str(path)
+
+
+@guard
+def on_model_download(sess: Session, progress=gr.Progress()):
+    """The compressed model as a zip of its saved folder (safetensors + config + plan)."""
+    compressed = require_compressed(sess)
+    progress(0.1, desc="Saving the compressed model …")
+    path = new_file("compressed.zip")
+    folder = path.parent / "prunelab-compressed"
+    save_compressed(compressed, folder)
+    progress(0.6, desc="Zipping …")
+    archive = shutil.make_archive(str(path.with_suffix("")), "zip", root_dir=folder.parent, base_dir=folder.name)
+    shutil.rmtree(folder, ignore_errors=True)
+    return archive
+
+
+# --- layout and events -----------------------------------------------------------------------------------
+
+
+def build(sess: gr.State, rev: gr.State, spec0: str) -> CompressTab:
+    model_choices = list(dict.fromkeys([spec0, *available_models()]))
+    with gr.Tab("Compress", id="compress"):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                with gr.Group():
+                    model_box = gr.Dropdown(
+                        model_choices, value=spec0, allow_custom_value=True, label="1 · Model",
+                        info="Bundled Whisper-base (offline), tiny random demo models, or type a "
+                             "Hugging Face id (e.g. openai/whisper-tiny, facebook/hubert-large-ls960-ft).")
+                    load_btn = gr.Button("Load model", size="sm")
+                model_md = gr.Markdown("Loading the default model …")
+                with gr.Group():
+                    sparsity = gr.Slider(0.0, 0.9, value=DEFAULT_SPARSITY, step=0.05,
+                                         label="2 · Global sparsity (1 − K/C)",
+                                         info="Sets every selected layer's slider at once.",
+                                         elem_id="pl-global-sparsity")
+                    with gr.Row(equal_height=True):
+                        preset = gr.Dropdown([(v, k) for k, v in UI_PRESETS.items() if k in PRESETS],
+                                             value=DEFAULT_PRESET, label="Apply to (preset)", scale=3,
+                                             info="Which layers the global sparsity applies to; "
+                                                  "the others keep all their channels.")
+                        with gr.Column(scale=1, min_width=120):
+                            preset_btn = gr.Button("Set all sliders", elem_id="pl-preset-btn")
+                            auto_btn = gr.Button("Auto-allocate", size="sm", elem_id="pl-auto-btn")
+                with gr.Row(equal_height=True):
+                    method = gr.Dropdown(method_choices(),
+                                         value=DEFAULT_METHOD, label="Method", info=METHODS[DEFAULT_METHOD].help,
+                                         scale=3)
+                    seed = gr.Number(0, precision=0, label="Seed", info="k-means init", minimum=0,
+                                     scale=1, min_width=90)
+                gr.Markdown(RECOMMENDATION, elem_id="pl-recommendation")
+                compress_btn = gr.Button("3 · Compress", variant="primary", elem_id="pl-compress-btn")
+                status_md = gr.Markdown("Not compressed yet.", elem_id="pl-status")
+            with gr.Column(scale=3, min_width=420):
+                plan_md = gr.Markdown("", elem_id="pl-plan")
+                gr.Markdown("**Clusters per layer.** Each slider is a layer's K (clusters kept out of C "
+                            "channels); its sparsity is 1 − K/C. Grouped by encoder/decoder and block.")
+                sliders.render(sess, rev, plan_md)
+
+        with gr.Row():
+            with gr.Column():
+                plan_file_in = gr.File(label="Restore sliders from a plan JSON", file_types=[".json"],
+                                       type="filepath", height=110)
+            with gr.Column():
+                plan_dl_btn = gr.Button("Download plan JSON", size="sm")
+                plan_file_out = gr.File(label="Plan JSON", interactive=False, height=110)
+            with gr.Column():
+                model_dl_btn = gr.Button("5 · Download compressed model (.zip)", size="sm")
+                model_file_out = gr.File(label="Compressed model (safetensors + config + plan)",
+                                         interactive=False, height=110)
+    return CompressTab(model_box, load_btn, model_md, sparsity, preset, preset_btn, auto_btn, method, seed,
+                       compress_btn, status_md, plan_md, plan_file_in, plan_dl_btn, plan_file_out, model_dl_btn,
+                       model_file_out)
+
+
+def wire(demo: gr.Blocks, t: CompressTab, sess: gr.State, rev: gr.State, changes: ChangesTab, how: HowTab) -> None:
+    """Events of this tab; loading fills the layer dropdowns of ``changes`` and ``how``, compressing their charts."""
+    load_inputs = [t.model_box, t.sparsity, t.preset, sess, rev]
+    load_outputs = [sess, rev, t.model_md, t.plan_md, changes.sparsity_plot, changes.inspect_layer, how.how_layer,
+                    t.status_md]
+    t.load_btn.click(on_load, load_inputs, load_outputs, api_name="load_model", **HEAVY)
+    t.model_box.select(on_load, load_inputs, load_outputs, **PRIVATE, **HEAVY)
+    demo.load(on_load, load_inputs, load_outputs, **PRIVATE, **HEAVY)
+
+    new_plan_outputs = [sess, rev, t.plan_md, changes.sparsity_plot]
+    t.preset_btn.click(on_preset, [t.sparsity, t.preset, sess, rev], new_plan_outputs, api_name="set_all_sliders")
+    t.auto_btn.click(on_auto, [t.sparsity, t.preset, sess, rev], new_plan_outputs, api_name="auto_allocate", **HEAVY)
+    t.plan_file_in.upload(on_plan_upload, [t.plan_file_in, sess, rev], new_plan_outputs, api_name="upload_plan")
+    t.method.change(lambda m: gr.Dropdown(info=METHODS[m].help if m in METHODS else ""), t.method, t.method, **INSTANT)
+
+    t.compress_btn.click(on_compress, [t.method, t.seed, sess],
+                         [sess, t.status_md, changes.sparsity_plot, changes.distortion_plot, changes.size_plot,
+                          changes.size_df],
+                         api_name="compress", **HEAVY)
+    t.plan_dl_btn.click(on_plan_download, [t.method, t.seed, sess], t.plan_file_out, api_name="download_plan")
+    t.model_dl_btn.click(on_model_download, [sess], t.model_file_out, api_name="download_model", **HEAVY)
