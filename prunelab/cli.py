@@ -64,7 +64,7 @@ def _config(args: argparse.Namespace):
     if plan is None and args.sparsity is None:
         raise PrunelabError("Give --sparsity S or --plan plan.json.")
     return CompressionConfig(method=args.method, sparsity=args.sparsity, preset=_preset(args, [args.method]), plan=plan,
-                             seed=args.seed, fold=not args.no_fold, allocate=args.allocate)
+                             seed=args.seed, fold=not args.no_fold, allocate=args.allocate, units=args.units)
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
@@ -78,7 +78,8 @@ def cmd_compress(args: argparse.Namespace) -> int:
     out = save_compressed(small, args.out)
     alloc = "plan" if config.plan is not None else config.allocate
     label = f"recommended = {config.method}" if args.method == "recommended" else config.method
-    print(f"method {label}, allocation {alloc}, sparsity over compressible parameters {small.compression['sparsity']:.1%}")
+    print(f"method {label}, allocation {alloc}, units {config.units}: sparsity over compressible parameters "
+          f"{small.compression['sparsity']:.1%}, {small.compression['params_removed']:.2%} of all parameters removed")
     print(format_size_table(size_report(model), size_report(small)))
     print(f"saved to {out}")
     return 0
@@ -92,7 +93,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     utterances = load_eval_set(args.data, limit=args.limit)
     model = _open(args.model)
     rows = evaluate(model, utterances, methods=args.methods, sparsities=args.sparsities, preset=_preset(args, args.methods),
-                    seed=args.seed, log=_log, allocate=args.allocate)
+                    seed=args.seed, log=_log, allocate=args.allocate, units=args.units)
     print(format_table(rows))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
@@ -116,6 +117,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .compression import ALLOCATIONS, PRESETS, RECOMMENDED, method_choices
+    from .compression.plan import UNITS
     from .methods import METHODS, method_names
 
     p = argparse.ArgumentParser(prog="prunelab", description=__doc__)
@@ -134,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="per-layer cluster counts: uniform (same sparsity on every selected layer, default) or "
                              "auto (data-free sensitivity allocation hitting the global sparsity); "
                              f"'recommended' defaults to {RECOMMENDED['allocate']}")
+        sp.add_argument("--units", choices=list(UNITS), default="channels",
+                        help="channels: each layer's output channels (the paper); foldable: FFN neurons, attention "
+                             "value and query/key dims per head, folded into the layer that reads them")
 
     sp = sub.add_parser("transcribe", help="print one transcript per audio file")
     sp.add_argument("audio", nargs="+")

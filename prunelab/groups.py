@@ -80,6 +80,23 @@ class MaskedWeight:
 LayerResult = ChannelGroups | MaskedWeight
 
 
+def concat_groups(parts: list[ChannelGroups]) -> ChannelGroups:
+    """Groups of consecutive channel blocks (e.g. attention heads) as one layer's groups.
+
+    Block b's rows come after those of blocks < b, and its channels' indices are shifted by the rows before
+    it; a channel dropped inside its block (index = that block's K) stays dropped (index = the total K).
+    """
+    k_total = sum(p.k for p in parts)
+    offset, weights, biases, indices = 0, [], [], []
+    for p in parts:
+        weights.append(p.weight)
+        biases.append(p.bias)
+        indices.append(torch.where(p.index == p.k, torch.full_like(p.index, k_total), p.index + offset))
+        offset += p.k
+    bias = None if parts[0].bias is None else torch.cat(biases)
+    return ChannelGroups(torch.cat(weights), bias, torch.cat(indices), float(sum(p.distortion for p in parts)))
+
+
 def _pad_row(t: Tensor) -> Tensor:
     """``t`` with one zero row appended (row K = a dropped channel)."""
     return torch.cat([t, t.new_zeros((1,) + t.shape[1:])])

@@ -6,6 +6,10 @@ the replacing module, and clustered FFN pairs are then folded (fc1 keeps K rows,
 of each cluster). Per-layer results go through an optional :class:`~prunelab.compression.cache.LayerCache`,
 so moving one slider in the app re-clusters one layer.
 
+With ``units="foldable"`` the attention leaders (v, q) are clustered head by head, and folding also shrinks
+attention: v_proj/out_proj lose value dimensions, q_proj/k_proj query/key dimensions, and the attention
+module switches to the narrower per-head widths (:mod:`prunelab.attention`).
+
 The new model shares nothing mutable with the input: it is a deep copy with the replaced modules
 swapped in (``compress()`` never modifies its input).
 """
@@ -17,7 +21,7 @@ from dataclasses import asdict
 from torch import nn
 
 from ..errors import PlanError
-from ..groups import LayerResult
+from ..groups import LayerResult, concat_groups
 from ..methods import get_method
 from ..modules import ClusteredLinear, fold_ffn, module_record, to_module
 from ..progress import Progress
@@ -37,8 +41,10 @@ def compress(
 ) -> SpeechModel:
     """Compress every layer the plan names with ``config.method``; return a new :class:`SpeechModel`.
 
-    The result's ``compression`` dict records the method, seed, plan and the shape of every replaced
-    module, so :func:`prunelab.models.saved.save_compressed` can write it and load it back.
+    The result's ``compression`` dict records the method, seed, plan, ``sparsity`` (over the compressible
+    layers' output channels, as the plan counts them), ``params_removed`` (the fraction of ALL the model's
+    parameters really gone: folds remove partner columns too, unstructured zeros remove nothing) and the
+    shape of every replaced module, so :func:`prunelab.models.saved.save_compressed` can write it and load it back.
     """
     if model.compression is not None:
         raise PlanError("This model is already compressed; compress the original model instead.")
@@ -54,13 +60,21 @@ def compress(
         result = layer_result(model, layer, k, config, cache=cache)
         modules[layer.name] = to_module(result, like=new.get_submodule(layer.name))
         distortion[layer.name] = result.distortion
+    widths: dict[str, dict[str, int]] = {}
     if config.fold:
         for fc1, fc2 in ffn_pairs(layers):
             if isinstance(modules.get(fc1.name), ClusteredLinear):
                 modules[fc1.name], modules[fc2.name] = fold_ffn(modules[fc1.name],
                                                                 modules.get(fc2.name) or new.get_submodule(fc2.name))
+        if config.units == "foldable":
+            widths = _fold_attention(new, layers, modules)
     for name, module in modules.items():
         set_module(new, name, module)
+    if widths:
+        from ..attention import set_widths
+
+        for name, dims in widths.items():
+            set_widths(new.get_submodule(name), **dims)
     if progress:
         progress(len(todo), len(todo), "done")
     record = {
@@ -71,12 +85,19 @@ def compress(
         "folded": config.fold,
         "base_model": model.spec,
         "sparsity": plan.sparsity(layers),
+        "params_removed": 1.0 - _count_params(new) / _count_params(model.model),
         "plan": dict(plan.clusters),
         "distortion": distortion,
         "modules": {name: module_record(m) for name, m in modules.items()},
+        "attention": widths,
         "options": asdict(config.options),
+        "units": config.units,
     }
     return SpeechModel(new.eval(), model.processor, model.family, model.spec, compression=record)
+
+
+def _count_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
 
 
 def layer_result(
@@ -90,14 +111,42 @@ def layer_result(
     """
     method = get_method(config.method)
     linear = model.model.get_submodule(layer.name)
+    per_head = config.units == "foldable" and bool(layer.heads)
     key = (model.spec, layer.name, k, method.name, config.seed, config.max_iter,
-           tuple(sorted(asdict(config.options).items())))
+           tuple(sorted(asdict(config.options).items())), "per-head" if per_head else "layer")
     if method.needs_importance:
         key = key + ("importance-v1",)
 
     def compute() -> LayerResult:
         importance = channel_importance(model.model, layer) if method.needs_importance else None
-        return method.apply(linear.weight, linear.bias, k, seed=config.seed, max_iter=config.max_iter,
-                            importance=importance, options=config.options)
+        kw = dict(seed=config.seed, max_iter=config.max_iter, options=config.options)
+        if not per_head:
+            return method.apply(linear.weight, linear.bias, k, importance=importance, **kw)
+        if not method.structured:
+            raise PlanError(f"Method {method.name!r} does not group channels, so it has no foldable units; "
+                            "use units='channels' with it.")
+        hd, kh = layer.head_dim, k // layer.heads
+        heads = [slice(h * hd, (h + 1) * hd) for h in range(layer.heads)]
+        bias = linear.bias
+        return concat_groups([method.apply(linear.weight[s], None if bias is None else bias[s], kh,
+                                           importance=None if importance is None else importance[s], **kw)
+                              for s in heads])
 
     return cache.get_or_compute(key, compute) if cache is not None else compute()
+
+
+def _fold_attention(new: nn.Module, layers: list[LayerInfo], modules: dict[str, nn.Module]) -> dict[str, dict[str, int]]:
+    """Fold per-head clustered v and q layers into out_proj and k_proj (replacing entries of ``modules``);
+    returns ``{attention module path: {"v_dim" and/or "qk_dim": per-head width}}``."""
+    from ..attention import fold_query_key, fold_values
+
+    widths: dict[str, dict[str, int]] = {}
+    for layer in layers:
+        leader = modules.get(layer.name)
+        if layer.kind not in ("v", "q") or not isinstance(leader, ClusteredLinear):
+            continue
+        partner = modules.get(layer.partner) or new.get_submodule(layer.partner)
+        fold = fold_values if layer.kind == "v" else fold_query_key
+        modules[layer.name], modules[layer.partner], dim = fold(leader, partner, layer.heads)
+        widths.setdefault(layer.name.rpartition(".")[0], {})["v_dim" if layer.kind == "v" else "qk_dim"] = dim
+    return widths

@@ -15,7 +15,7 @@ from ..methods import METHODS, get_method, method_names
 from ..progress import Progress
 from .allocate import allocate
 from .layers import LayerInfo
-from .plan import Plan, check_preset
+from .plan import Plan, check_preset, check_units
 
 RECOMMENDED = {"method": "representative", "allocate": "auto", "preset": "encoder-fc1"}
 """The setting that won ``benchmarks/WER_STUDY.md`` (method, layer allocation, and the layers it was measured
@@ -48,7 +48,9 @@ class CompressionConfig:
     data-free sensitivity curves, :func:`prunelab.compression.allocate.allocate`); ignored when a plan is given.
     ``method="recommended"`` resolves to :data:`RECOMMENDED` (method and, unless ``allocate`` is set,
     allocation). ``options``: the method's options (a dict or its options dataclass, see
-    :attr:`prunelab.methods.Method.options`), checked when the config is made.
+    :attr:`prunelab.methods.Method.options`), checked when the config is made. ``units``: ``"channels"``
+    (the paper: output channels of each named layer) or ``"foldable"`` (FFN neurons, attention value dims and
+    query/key dims per head, each folded into the layer that reads it; see :data:`prunelab.compression.plan.UNITS`).
     """
 
     method: str = "kmeans"
@@ -60,6 +62,7 @@ class CompressionConfig:
     fold: bool = True
     options: Any = field(default_factory=dict)
     allocate: str | None = None
+    units: str = "channels"
 
     def __post_init__(self) -> None:
         if self.preset is None:
@@ -70,6 +73,7 @@ class CompressionConfig:
         if self.allocate not in ALLOCATIONS:
             raise PlanError(f"Unknown allocation {self.allocate!r}; choose one of: {', '.join(ALLOCATIONS)}.")
         check_preset(self.preset)
+        check_units(self.units)
         self.options = get_method(self.method).make_options(self.options)
 
     def resolve_plan(self, layers: list[LayerInfo], model: nn.Module | None = None, cache_key: str | None = None,
@@ -77,12 +81,19 @@ class CompressionConfig:
         """The per-layer K this config asks for on a model with ``layers`` (validated against them)."""
         if self.plan is not None:
             self.plan.validate(layers)
+            self.plan.validate_units(layers, self.units)
             return self.plan
         if self.sparsity is None:
             raise PlanError("Give a sparsity or a plan.")
         if self.allocate == "auto":
             if model is None:
                 raise PlanError("Automatic allocation needs the model.")
-            return allocate(model, self.sparsity, preset=self.preset, layers=layers, seed=self.seed,
+            leaders = layers if self.units == "channels" else [l for l in layers if l.unit is not None]
+            plan = allocate(model, self.sparsity, preset=self.preset, layers=leaders, seed=self.seed,
                             cache_key=cache_key, progress=progress)
-        return Plan.from_sparsity(layers, self.sparsity, self.preset)
+            if self.units == "foldable":  # whole heads: the same K in every head of a layer
+                by_name = {l.name: l for l in leaders}
+                plan = Plan({n: by_name[n].heads * max(1, round(k / by_name[n].heads)) if by_name[n].heads else k
+                             for n, k in plan.clusters.items()})
+            return plan
+        return Plan.from_sparsity(layers, self.sparsity, self.preset, self.units)

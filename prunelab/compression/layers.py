@@ -10,7 +10,7 @@ are not compressible by default.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from torch import nn
 
@@ -45,6 +45,9 @@ class LayerInfo:
         has_bias: whether the layer has a bias (appended to each row when clustering).
         partner: module path of the layer that reads this layer's outputs channel by channel (fc1 -> fc2,
             v -> out) or pairs with it (q <-> k: the score is sum_d q_d k_d); None for fc2/out.
+        heads: number of attention heads of the layer's attention module (attention layers only).
+        norm: module path of the LayerNorm whose output this layer reads, where the model is pre-LN
+            (Whisper; CTC models with ``do_stable_layer_norm``); None where unknown.
     """
 
     name: str
@@ -56,6 +59,19 @@ class LayerInfo:
     in_features: int
     has_bias: bool
     partner: str | None = None
+    heads: int | None = None
+    norm: str | None = None
+
+    @property
+    def unit(self) -> str | None:
+        """The foldable unit this layer leads, or None: ``"ffn-neuron"`` (fc1 rows, folded into fc2),
+        ``"value-dim"`` (v rows per head, folded into out), ``"qk-dim"`` (q rows per head, k rows summed)."""
+        return {"fc1": "ffn-neuron", "v": "value-dim", "q": "qk-dim"}.get(self.kind)
+
+    @property
+    def head_dim(self) -> int | None:
+        """Channels per head of an attention layer (its current width: narrower after a fold)."""
+        return self.out_features // self.heads if self.heads else None
 
     @property
     def writes_residual(self) -> bool:
@@ -81,13 +97,51 @@ class LayerInfo:
 def find_layers(model: nn.Module) -> list[LayerInfo]:
     """All compressible linear layers of ``model``, in module order."""
     found: list[LayerInfo] = []
+    pre_ln = _is_pre_layer_norm(model)
     for name, module in model.named_modules():
         if not _is_linear_like(module):
             continue
         info = _classify(name, module)
-        if info is not None:
-            found.append(info)
+        if info is None:
+            continue
+        parent = model.get_submodule(name.rpartition(".")[0])
+        heads = getattr(parent, "num_heads", None) if info.group != "ffn" else None
+        norm = _norm_of(model, info) if pre_ln else None
+        found.append(replace(info, heads=heads, norm=norm))
     return found
+
+
+def _is_pre_layer_norm(model: nn.Module) -> bool:
+    config = getattr(model, "config", None)
+    return getattr(config, "model_type", None) == "whisper" or bool(getattr(config, "do_stable_layer_norm", False))
+
+
+# LayerNorm read by each sublayer in pre-LN blocks: Whisper names first, then the CTC encoders'.
+_NORM_OF = {
+    "self_attn": ("self_attn_layer_norm", "layer_norm"),
+    "cross_attn_q": ("encoder_attn_layer_norm",),
+    "ffn": ("final_layer_norm",),
+}
+
+
+def _norm_of(model: nn.Module, info: LayerInfo) -> str | None:
+    """Module path of the LayerNorm whose output ``info`` reads (pre-LN models), or None when not found."""
+    block = info.name.split(f".{info.part}.layers.{info.block}.")[0] + f".{info.part}.layers.{info.block}"
+    if info.group == "cross_attn" and info.kind in ("k", "v"):  # keys/values of cross-attention: the encoder output
+        candidates = [info.name.split(".decoder.")[0] + ".encoder.layer_norm"]
+    elif info.kind in ("out", "fc2"):
+        return None  # they read the attention output / the FFN hidden layer, not a LayerNorm
+    else:
+        key = "cross_attn_q" if info.group == "cross_attn" else info.group
+        candidates = [f"{block}.{n}" for n in _NORM_OF[key]]
+    for path in candidates:
+        try:
+            module = model.get_submodule(path)
+        except AttributeError:
+            continue
+        if isinstance(module, nn.LayerNorm):
+            return path
+    return None
 
 
 def ffn_pairs(layers: list[LayerInfo]) -> list[tuple[LayerInfo, LayerInfo]]:

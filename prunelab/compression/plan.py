@@ -27,6 +27,10 @@ PRESETS: dict[str, Callable[[LayerInfo], bool]] = {
     "fc1": lambda l: l.kind == "fc1",
     "encoder-fc1": lambda l: l.part == "encoder" and l.kind == "fc1",
     "decoder": lambda l: l.part == "decoder",
+    "attention-values": lambda l: l.kind == "v",
+    "attention-qk": lambda l: l.kind == "q",
+    "foldable": lambda l: l.unit is not None,
+    "encoder-foldable": lambda l: l.part == "encoder" and l.unit is not None,
 }
 PRESET_HELP = {
     "uniform": "all compressible layers",
@@ -37,7 +41,16 @@ PRESET_HELP = {
     "fc1": "feed-forward hidden neurons only (fc1 clustered, fc2 folded; the residual stream is untouched)",
     "encoder-fc1": "encoder feed-forward hidden neurons only (fc1 clustered, fc2 folded)",
     "decoder": "decoder layers only",
+    "attention-values": "attention value projections (with units='foldable': value dims per head, out_proj folded)",
+    "attention-qk": "attention query projections (with units='foldable': query/key dims per head, k_proj folded)",
+    "foldable": "every foldable unit: FFN neurons (fc1), value dims (v) and query/key dims (q) per head",
+    "encoder-foldable": "the encoder's foldable units: FFN neurons, value dims and query/key dims per head",
 }
+
+UNITS = ("channels", "foldable")
+"""What a plan's K counts. ``channels`` (the paper): the output channels of each named layer, clustered over
+the whole layer. ``foldable``: units that fold away without touching the residual stream -- FFN neurons (fc1
+rows), value dimensions (v rows) and query/key dimensions (q rows), the attention ones clustered head by head."""
 
 
 def check_preset(preset: str) -> Callable[[LayerInfo], bool]:
@@ -53,6 +66,18 @@ def clusters_for_sparsity(channels: int, sparsity: float) -> int:
     return max(1, min(channels, int(round(channels * (1.0 - sparsity)))))
 
 
+def clusters_for_unit(layer: LayerInfo, sparsity: float) -> int:
+    """K of a foldable unit's leader at ``sparsity``: per head for attention (a multiple of the heads), else per layer."""
+    if layer.heads:
+        return layer.heads * clusters_for_sparsity(layer.head_dim, sparsity)
+    return clusters_for_sparsity(layer.channels, sparsity)
+
+
+def check_units(units: str) -> None:
+    if units not in UNITS:
+        raise PlanError(f"Unknown units {units!r}; choose one of: {', '.join(UNITS)}.")
+
+
 def check_sparsity(sparsity: float) -> None:
     if not isinstance(sparsity, (int, float)) or math.isnan(sparsity) or not 0.0 <= sparsity < 1.0:
         raise PlanError(f"Sparsity must be a number in [0, 1), got {sparsity!r}.")
@@ -65,11 +90,16 @@ class Plan:
     clusters: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def from_sparsity(cls, layers: Iterable[LayerInfo], sparsity: float, preset: str = "uniform") -> "Plan":
-        """The same sparsity on every layer the preset selects."""
+    def from_sparsity(cls, layers: Iterable[LayerInfo], sparsity: float, preset: str = "uniform",
+                      units: str = "channels") -> "Plan":
+        """The same sparsity on every layer the preset selects (with ``units="foldable"``: every unit leader
+        it selects, attention ones rounded to whole heads)."""
         check_sparsity(sparsity)
         select = check_preset(preset)
-        return cls({l.name: clusters_for_sparsity(l.channels, sparsity) for l in layers if select(l)})
+        check_units(units)
+        if units == "channels":
+            return cls({l.name: clusters_for_sparsity(l.channels, sparsity) for l in layers if select(l)})
+        return cls({l.name: clusters_for_unit(l, sparsity) for l in layers if select(l) and l.unit is not None})
 
     @classmethod
     def from_json(cls, source: str | os.PathLike | dict) -> "Plan":
@@ -127,6 +157,21 @@ class Plan:
                     f"Layer {name!r} has {layer.channels} channels, so its cluster count must be between 1 and "
                     f"{layer.channels}; the plan asks for {k}."
                 )
+
+    def validate_units(self, layers: Iterable[LayerInfo], units: str) -> None:
+        """With ``units="foldable"``: every named layer leads a foldable unit and attention K splits over its heads."""
+        check_units(units)
+        if units == "channels":
+            return
+        by_name = {l.name: l for l in layers}
+        for name, k in self.clusters.items():
+            layer = by_name[name]
+            if layer.unit is None:
+                raise PlanError(f"With foldable units a plan names only the layers that lead a unit (fc1, v, q); "
+                                f"{name!r} is a {layer.kind} layer.")
+            if layer.heads and k % layer.heads:
+                raise PlanError(f"Layer {name!r} has {layer.heads} heads, so with foldable units its cluster count "
+                                f"must be a multiple of {layer.heads} (the same number per head); the plan asks for {k}.")
 
     def active(self, layers: Iterable[LayerInfo]) -> list[tuple[LayerInfo, int]]:
         """(layer, K) for the layers this plan really compresses (K < C), in model order."""

@@ -70,6 +70,11 @@ def load_compressed(folder: str | os.PathLike, *, device: str | torch.device = "
     compression = record.get("compression")
     for name, rec in (compression or {}).get("modules", {}).items():
         set_module(model, name, build_module(rec))
+    if (compression or {}).get("attention"):  # folded attention units: narrower per-head widths
+        from ..attention import set_widths
+
+        for name, dims in compression["attention"].items():
+            set_widths(model.get_submodule(name), **dims)
     missing, unexpected = st_load_model(model, str(folder / WEIGHTS), strict=False)
     if missing or unexpected:
         raise ModelLoadError(

@@ -1,4 +1,8 @@
-"""WER of a model and its compressed variants on an evaluation set: the table ``prunelab eval`` prints."""
+"""WER of a model and its compressed variants on an evaluation set: the table ``prunelab eval`` prints.
+
+Each row gives two sizes: ``model_sparsity`` (the fraction of the compressible layers' output channels the
+plan removes, what a slider shows) and ``params_removed`` (the fraction of ALL the model's parameters
+really gone after folding; unstructured zeros count as nothing removed)."""
 from __future__ import annotations
 
 import time
@@ -27,6 +31,8 @@ class EvalRow:
     seconds: float
     allocate: str = "uniform"
     resolved_method: str | None = None  # what ``recommended`` stood for
+    params_removed: float = 0.0  # fraction of ALL the model's parameters really gone
+    units: str = "channels"
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -60,6 +66,7 @@ def evaluate(
     log: Log | None = None,
     config_overrides: dict | None = None,
     allocate: str | None = None,
+    units: str = "channels",
 ) -> list[EvalRow]:
     """Transcribe ``utterances`` with the original model (method ``none``) and each method x sparsity.
 
@@ -88,11 +95,12 @@ def evaluate(
         for s in sparsities:
             label = f"{method} @ {s:.0%}" + (f" ({alloc})" if alloc != "uniform" else "")
             config = CompressionConfig(method=resolved, sparsity=s, preset=preset, seed=seed, allocate=alloc,
-                                       **(config_overrides or {}))
+                                       units=units, **(config_overrides or {}))
             small = compress(model, config, cache=cache, progress=lambda i, n, msg: log(f"[{label}] compressing {i}/{n} {msg}"))
             score, secs = run(small, label)
             rows.append(EvalRow(method, s, score, preset, small.compression["sparsity"], len(audios), secs, alloc,
-                                resolved if resolved != method else None))
+                                resolved if resolved != method else None, small.compression["params_removed"],
+                                units))
             log(f"{label}: WER {score:.2%}")
             del small
     return rows
@@ -100,9 +108,10 @@ def evaluate(
 
 def format_table(rows: Sequence[EvalRow]) -> str:
     """Plain-text WER table, one row per method x sparsity."""
-    lines = [f"{'method':<24s}{'alloc':<9s}{'preset':<13s}{'sparsity':>9s}{'achieved':>10s}{'WER':>9s}{'utts':>6s}"]
+    lines = [f"{'method':<24s}{'alloc':<9s}{'preset':<17s}{'units':<9s}{'sparsity':>9s}{'achieved':>10s}"
+             f"{'removed':>9s}{'WER':>9s}{'utts':>6s}"]
     for r in rows:
         name = f"{r.method}={r.resolved_method}" if r.resolved_method else r.method
-        lines.append(f"{name:<24s}{r.allocate:<9s}{r.preset:<13s}{r.sparsity:>9.0%}{r.model_sparsity:>10.1%}"
-                     f"{r.wer:>9.2%}{r.utterances:>6d}")
+        lines.append(f"{name:<24s}{r.allocate:<9s}{r.preset:<17s}{r.units:<9s}{r.sparsity:>9.0%}{r.model_sparsity:>10.1%}"
+                     f"{r.params_removed:>9.2%}{r.wer:>9.2%}{r.utterances:>6d}")
     return "\n".join(lines)
