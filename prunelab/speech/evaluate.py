@@ -15,7 +15,7 @@ from ..speech_model import SpeechModel
 from .audio import SAMPLE_RATE, load_audio
 from .data import Utterance
 from .metrics import wer
-from .transcribe import transcribe
+from .transcribe import transcribe_batch
 
 Log = Callable[[str], None]
 
@@ -81,10 +81,8 @@ def evaluate(
 
     def run(m: SpeechModel, label: str) -> tuple[float, float]:
         start = time.perf_counter()
-        hyps = []
-        for i, a in enumerate(audios):
-            log(f"[{label}] transcribing {i + 1}/{len(audios)}")
-            hyps.append(transcribe(m, a, SAMPLE_RATE))
+        hyps = transcribe_batch(m, audios, sampling_rate=SAMPLE_RATE,
+                                progress=lambda i, n, _msg: log(f"[{label}] transcribed {i}/{n}"))
         return wer(refs, hyps), time.perf_counter() - start
 
     score, secs = run(model, "none")
@@ -108,10 +106,11 @@ def evaluate(
 
 def format_table(rows: Sequence[EvalRow]) -> str:
     """Plain-text WER table, one row per method x sparsity."""
-    lines = [f"{'method':<24s}{'alloc':<9s}{'preset':<17s}{'units':<9s}{'sparsity':>9s}{'achieved':>10s}"
+    names = [f"{r.method}={r.resolved_method}" if r.resolved_method else r.method for r in rows]
+    w = max([24] + [len(n) + 2 for n in names])  # a long name never runs into the next column
+    lines = [f"{'method':<{w}s}{'alloc':<9s}{'preset':<17s}{'units':<9s}{'sparsity':>9s}{'achieved':>10s}"
              f"{'removed':>9s}{'WER':>9s}{'utts':>6s}"]
-    for r in rows:
-        name = f"{r.method}={r.resolved_method}" if r.resolved_method else r.method
-        lines.append(f"{name:<24s}{r.allocate:<9s}{r.preset:<17s}{r.units:<9s}{r.sparsity:>9.0%}{r.model_sparsity:>10.1%}"
+    for name, r in zip(names, rows):
+        lines.append(f"{name:<{w}s}{r.allocate:<9s}{r.preset:<17s}{r.units:<9s}{r.sparsity:>9.0%}{r.model_sparsity:>10.1%}"
                      f"{r.params_removed:>9.2%}{r.wer:>9.2%}{r.utterances:>6d}")
     return "\n".join(lines)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .audio import SAMPLE_RATE, load_audio
+from ..progress import Progress
 from ..speech_model import SpeechModel
 
 CHUNK_LENGTH_S = 30.0
@@ -159,6 +160,63 @@ def transcribe(
     """
     samples = load_audio(audio, sampling_rate, max_seconds=max_seconds)
     return _run(model, samples, language, num_beams)
+
+
+def transcribe_batch(
+    model: SpeechModel,
+    audios: Iterable,
+    *,
+    sampling_rate: int | None = None,
+    language: str = "en",
+    batch_size: int = 16,
+    progress: Progress | None = None,
+) -> list[str]:
+    """Transcribe several clips, Whisper clips of up to 30 s in batches of ``batch_size`` (greedy).
+
+    Same decoding as :func:`transcribe` (greedy, same language, same token budget per clip length; the
+    tests check the hypotheses are identical on the uncompressed model) but one ``generate`` call per
+    batch: about 3x faster on a CPU for short clips. Longer clips and CTC models go clip by clip (CTC has
+    no decoding loop to batch, and padding changes group-normalised CTC feature encoders).
+    """
+    clips = [load_audio(a, sampling_rate) for a in audios]
+    out: list[str | None] = [None] * len(clips)
+    short = [i for i, c in enumerate(clips) if len(c) <= CHUNK_LENGTH_S * SAMPLE_RATE]
+    batched = short if model.family == "whisper" else []
+    done = 0
+    for start in range(0, len(batched), batch_size):
+        idx = batched[start:start + batch_size]
+        texts = _whisper_batch(model, [clips[i] for i in idx], language)
+        for i, t in zip(idx, texts):
+            out[i] = t
+        done += len(idx)
+        if progress:
+            progress(done, len(clips), f"transcribed {done}/{len(clips)}")
+    for i, c in enumerate(clips):
+        if out[i] is None:
+            out[i] = _run(model, c, language, 1)
+            done += 1
+            if progress:
+                progress(done, len(clips), f"transcribed {done}/{len(clips)}")
+    return [t or "" for t in out]
+
+
+def _whisper_batch(model: SpeechModel, clips: list[np.ndarray], language: str | None) -> list[str]:
+    """One greedy ``generate`` over short clips ([B] arrays of <= 30 s at 16 kHz) -> B transcripts."""
+    tokenizer, feature_extractor = _components(model)
+    feats = feature_extractor(clips, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
+    kwargs = _whisper_generate_kwargs(model, language, 1)
+    kwargs["max_new_tokens"] = max_tokens_for(max(len(c) for c in clips) / SAMPLE_RATE)
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # no generation-config chatter per batch
+    try:
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ids = model.model.generate(feats.to(model.device, next(model.model.parameters()).dtype), **kwargs)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    return [t.strip() for t in tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
 
 def transcribe_many(
