@@ -10,8 +10,8 @@ With ``units="foldable"`` the attention leaders (v, q) are clustered head by hea
 attention: v_proj/out_proj lose value dimensions, q_proj/k_proj query/key dimensions, and the attention
 module switches to the narrower per-head widths (:mod:`prunelab.attention`).
 
-The new model shares nothing mutable with the input: it is a deep copy with the replaced modules
-swapped in (``compress()`` never modifies its input).
+``compress()`` never modifies its input. The new model is a structural copy whose unchanged weights share
+storage with the input (:func:`share_copy`), so it costs only the memory of the layers it replaces.
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def compress(
     layers = find_layers(model.model)
     plan = config.resolve_plan(layers, model.model, cache_key=model.spec, progress=progress)
     todo = plan.active(layers)
-    new = copy.deepcopy(model.model)
+    new = share_copy(model.model)
     modules: dict[str, nn.Module] = {}
     distortion: dict[str, float] = {}
     for i, (layer, k) in enumerate(todo):
@@ -94,6 +94,22 @@ def compress(
         "units": config.units,
     }
     return SpeechModel(new.eval(), model.processor, model.family, model.spec, compression=record)
+
+
+def share_copy(module: nn.Module) -> nn.Module:
+    """A structural copy of ``module`` whose parameters and buffers SHARE storage with the original.
+
+    Every submodule is a new object (replacing one in the copy never touches the original) and every
+    parameter a new ``nn.Parameter`` over the same tensor, so ``.to(...)`` on the copy leaves the original
+    where it is; only in-place writes to a shared tensor would show in both. A compressed model therefore
+    costs only the layers it replaces (issue: several users' compressed copies of one original).
+    """
+    memo: dict[int, object] = {}
+    for p in module.parameters():
+        memo[id(p)] = nn.Parameter(p.data, requires_grad=p.requires_grad)
+    for b in module.buffers():
+        memo[id(b)] = b
+    return copy.deepcopy(module, memo)
 
 
 def _count_params(module: nn.Module) -> int:
