@@ -77,7 +77,53 @@ class MaskedWeight:
         return self.weight, self.bias
 
 
-LayerResult = ChannelGroups | MaskedWeight
+@dataclass
+class UnitContext:
+    """What a unit-level method reads besides the leader's own weight and bias (no data: weights only).
+
+    Attributes:
+        unit: ``"ffn-neuron"`` (leader fc1, partner fc2), ``"value-dim"`` (leader v_proj, partner out_proj) or
+            ``"qk-dim"`` (leader q_proj, partner k_proj).
+        partner_weight: fc2 / out_proj [O, C] (reads the leader's C outputs), or k_proj [C, D] (pairs with q).
+        partner_bias: [O] for fc2 / out_proj, [C] for k_proj, or None.
+        ln_weight, ln_bias: gain and shift [D] of the LayerNorm the leader reads (pre-LN models), else None.
+        heads: attention heads (attention units), else None.
+    """
+
+    unit: str
+    partner_weight: Tensor
+    partner_bias: Tensor | None
+    ln_weight: Tensor | None = None
+    ln_bias: Tensor | None = None
+    heads: int | None = None
+
+
+@dataclass
+class FoldedUnit:
+    """A unit compressed and folded by a unit-level method: new leader rows and the new partner.
+
+    Attributes:
+        weight: [K, in] leader rows; bias: [K] or None.
+        partner_weight: fc2 / out_proj [O, K], or k_proj [K, D]; partner_bias: its bias or None.
+        distortion: the method's own measure of what was lost (comparable within one method only).
+    """
+
+    weight: Tensor
+    bias: Tensor | None
+    partner_weight: Tensor
+    partner_bias: Tensor | None
+    distortion: float
+
+    @property
+    def k(self) -> int:
+        return int(self.weight.shape[0])
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.weight, self.bias, self.partner_weight,
+                                                           self.partner_bias) if t is not None)
+
+
+LayerResult = ChannelGroups | MaskedWeight | FoldedUnit
 
 
 def concat_groups(parts: list[ChannelGroups]) -> ChannelGroups:

@@ -175,3 +175,59 @@ def test_attention_without_variable_width_support_is_refused():
 
     with pytest.raises(PlanError, match="cannot be folded"):
         set_widths(OtherAttention(), qk_dim=4)
+
+
+def test_a_unit_level_method_gets_its_context_and_folds(whisper, feats, request):
+    """A registered unit-level method (folds=True) sees the partner and the LayerNorm, and its FoldedUnit is
+    what the model runs: here "keep the first K units", checked against the same cut made by hand."""
+    from prunelab.groups import FoldedUnit
+    from prunelab.methods import METHODS, register_method
+
+    seen = []
+
+    def keep_first(weight, bias, k, *, context, seed, max_iter):
+        seen.append(context)
+        if context.unit == "qk-dim":  # q rows and k rows of the kept dims, per head
+            hd = weight.shape[0] // context.heads
+            rows = torch.cat([torch.arange(h * hd, h * hd + k // context.heads) for h in range(context.heads)])
+            kb = None if context.partner_bias is None else context.partner_bias[rows]
+            return FoldedUnit(weight[rows], None if bias is None else bias[rows], context.partner_weight[rows], kb, 0.0)
+        if context.unit == "value-dim":
+            hd = weight.shape[0] // context.heads
+            rows = torch.cat([torch.arange(h * hd, h * hd + k // context.heads) for h in range(context.heads)])
+        else:
+            rows = torch.arange(k)
+        return FoldedUnit(weight[rows], None if bias is None else bias[rows], context.partner_weight[:, rows],
+                          context.partner_bias, 0.0)
+
+    register_method("keep-first-units", label="x", help="x", folds=True)(keep_first)
+    request.addfinalizer(lambda: METHODS.pop("keep-first-units", None))
+    small = compress(whisper, CompressionConfig(method="keep-first-units", sparsity=0.5, preset="foldable",
+                                                units="foldable"))
+    assert {c.unit for c in seen} == {"ffn-neuron", "value-dim", "qk-dim"}
+    fc1 = next(l for l in find_layers(whisper.model) if l.kind == "fc1")
+    ctx = next(c for c in seen if c.unit == "ffn-neuron")
+    ln = whisper.model.get_submodule(fc1.norm)
+    assert torch.equal(ctx.ln_weight, ln.weight) and torch.equal(ctx.partner_weight,
+                                                                   whisper.model.get_submodule(fc1.partner).weight)
+    # the same cut by hand: zero the dropped units' outgoing weights in a copy of the original
+    by_hand = copy.deepcopy(whisper)
+    with torch.no_grad():
+        for l in find_layers(by_hand.model):
+            mod = by_hand.model.get_submodule(l.name)
+            partner = by_hand.model.get_submodule(l.partner) if l.partner else None
+            if l.kind == "fc1":
+                partner.weight[:, l.channels // 2:] = 0
+            elif l.kind == "v":
+                for h in range(l.heads):
+                    partner.weight[:, h * l.head_dim + l.head_dim // 2:(h + 1) * l.head_dim] = 0
+            elif l.kind == "q":
+                for h in range(l.heads):
+                    mod.weight[h * l.head_dim + l.head_dim // 2:(h + 1) * l.head_dim] = 0
+                    mod.bias[h * l.head_dim + l.head_dim // 2:(h + 1) * l.head_dim] = 0
+    torch.testing.assert_close(_logits(small, feats), _logits(by_hand, feats), rtol=1e-4, atol=1e-4)
+    with pytest.raises(PlanError, match="units='foldable'"):
+        compress(whisper, CompressionConfig(method="keep-first-units", sparsity=0.5, preset="encoder-fc1"))
+    with pytest.raises(PlanError, match="cannot leave them unfolded"):
+        compress(whisper, CompressionConfig(method="keep-first-units", sparsity=0.5, preset="encoder-fc1",
+                                            units="foldable", fold=False))

@@ -18,10 +18,11 @@ from __future__ import annotations
 import copy
 from dataclasses import asdict
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from ..errors import PlanError
-from ..groups import LayerResult, concat_groups
+from ..groups import FoldedUnit, LayerResult, UnitContext, concat_groups
 from ..methods import get_method
 from ..modules import ClusteredLinear, fold_ffn, module_record, to_module
 from ..progress import Progress
@@ -54,20 +55,30 @@ def compress(
     new = share_copy(model.model)
     modules: dict[str, nn.Module] = {}
     distortion: dict[str, float] = {}
+    widths: dict[str, dict[str, int]] = {}
+    if get_method(config.method).folds and not config.fold:
+        raise PlanError(f"Method {config.method!r} folds each unit as it compresses it; it cannot leave them unfolded.")
     for i, (layer, k) in enumerate(todo):
         if progress:
             progress(i, len(todo), f"{config.method}: {layer.name} K={k}/{layer.channels}")
         result = layer_result(model, layer, k, config, cache=cache)
-        modules[layer.name] = to_module(result, like=new.get_submodule(layer.name))
         distortion[layer.name] = result.distortion
-    widths: dict[str, dict[str, int]] = {}
+        if isinstance(result, FoldedUnit):
+            modules[layer.name] = _linear(result.weight, result.bias, like=new.get_submodule(layer.name))
+            modules[layer.partner] = _linear(result.partner_weight, result.partner_bias,
+                                             like=new.get_submodule(layer.partner))
+            if layer.heads:
+                dim = "v_dim" if layer.kind == "v" else "qk_dim"
+                widths.setdefault(layer.name.rpartition(".")[0], {})[dim] = result.k // layer.heads
+            continue
+        modules[layer.name] = to_module(result, like=new.get_submodule(layer.name))
     if config.fold:
         for fc1, fc2 in ffn_pairs(layers):
             if isinstance(modules.get(fc1.name), ClusteredLinear):
                 modules[fc1.name], modules[fc2.name] = fold_ffn(modules[fc1.name],
                                                                 modules.get(fc2.name) or new.get_submodule(fc2.name))
         if config.units == "foldable":
-            widths = _fold_attention(new, layers, modules)
+            widths.update(_fold_attention(new, layers, modules))
     for name, module in modules.items():
         set_module(new, name, module)
     if widths:
@@ -136,6 +147,9 @@ def layer_result(
     def compute() -> LayerResult:
         importance = channel_importance(model.model, layer) if method.needs_importance else None
         kw = dict(seed=config.seed, max_iter=config.max_iter, options=config.options)
+        if method.folds:
+            context = unit_context(model.model, layer) if config.units == "foldable" else None
+            return method.apply(linear.weight, linear.bias, k, importance=importance, context=context, **kw)
         if not per_head:
             return method.apply(linear.weight, linear.bias, k, importance=importance, **kw)
         if not method.structured:
@@ -149,6 +163,28 @@ def layer_result(
                               for s in heads])
 
     return cache.get_or_compute(key, compute) if cache is not None else compute()
+
+
+def unit_context(model: nn.Module, layer: LayerInfo) -> UnitContext:
+    """What a unit-level method may read about the unit ``layer`` leads, from the ORIGINAL ``model``'s weights."""
+    if layer.unit is None:
+        raise PlanError(f"Layer {layer.name!r} ({layer.kind}) leads no foldable unit.")
+    partner = model.get_submodule(layer.partner)
+    norm = model.get_submodule(layer.norm) if layer.norm else None
+    detach = lambda t: None if t is None else t.detach()  # noqa: E731
+    return UnitContext(layer.unit, partner.weight.detach(), detach(getattr(partner, "bias", None)),
+                       detach(getattr(norm, "weight", None)), detach(getattr(norm, "bias", None)), layer.heads)
+
+
+def _linear(weight: Tensor, bias: Tensor | None, like: nn.Module) -> nn.Linear:
+    """A dense layer with these weights, in ``like``'s dtype and device."""
+    layer = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, device=like.weight.device,
+                      dtype=like.weight.dtype)
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+        if bias is not None:
+            layer.bias.copy_(bias)
+    return layer
 
 
 def _fold_attention(new: nn.Module, layers: list[LayerInfo], modules: dict[str, nn.Module]) -> dict[str, dict[str, int]]:

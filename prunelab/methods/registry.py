@@ -17,6 +17,12 @@ the cluster count ``k`` (1 <= k <= C), ``seed``, ``max_iter``, ``importance`` [C
 declares ``needs_importance`` (next-layer channel importance, :mod:`prunelab.compression.sensitivity`),
 and its options as keyword arguments. It returns a :class:`~prunelab.groups.ChannelGroups`
 (``structured=True``) or a :class:`~prunelab.groups.MaskedWeight` (``structured=False``).
+
+A **unit-level** method (``folds=True``) compresses a whole foldable unit at once -- the leader (fc1, v or
+q) and the layer it feeds or pairs with -- and returns a :class:`~prunelab.groups.FoldedUnit`. It also gets
+``context`` (a :class:`~prunelab.groups.UnitContext`: the partner's weights, the LayerNorm the leader reads,
+the heads), so it can choose what to keep from more than the leader's rows and compensate in the partner.
+Unit-level methods need ``units="foldable"``.
 """
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ from typing import Any, Callable, Mapping
 from torch import Tensor
 
 from ..errors import PlanError
-from ..groups import LayerResult
+from ..groups import LayerResult, UnitContext
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class Method:
         needs_importance: receives the next-layer importance of each channel.
         options: a frozen dataclass of the method's options, with defaults.
         origin: ``"paper"``, ``"baseline"`` or ``"data-free"`` (a prunelab improvement).
+        folds: a unit-level method (gets ``context``, returns a FoldedUnit; see the module doc).
     """
 
     name: str
@@ -59,6 +66,7 @@ class Method:
     needs_importance: bool = False
     options: type = NoOptions
     origin: str = "data-free"
+    folds: bool = False
 
     def make_options(self, options: Any = None) -> Any:
         """``options`` (None, a dict, or the options dataclass) as this method's options dataclass."""
@@ -76,10 +84,15 @@ class Method:
         return self.options(**options)
 
     def apply(self, weight: Tensor, bias: Tensor | None, k: int, *, seed: int = 0, max_iter: int = 100,
-              importance: Tensor | None = None, options: Any = None) -> LayerResult:
-        """Compress one layer (``weight`` [C, in], ``bias`` [C]) to ``k`` channels."""
+              importance: Tensor | None = None, options: Any = None, context: UnitContext | None = None) -> LayerResult:
+        """Compress one layer (``weight`` [C, in], ``bias`` [C]) to ``k`` channels (a unit-level method: the
+        unit it leads, described by ``context``)."""
         check_k(k, int(weight.shape[0]))
         extra = {"importance": importance} if self.needs_importance else {}
+        if self.folds:
+            if context is None:
+                raise PlanError(f"Method {self.name!r} compresses whole foldable units: use units='foldable'.")
+            extra["context"] = context
         return self.fn(weight, bias, k, seed=seed, max_iter=max_iter, **extra, **asdict(self.make_options(options)))
 
 
@@ -88,12 +101,12 @@ METHODS: dict[str, Method] = {}
 
 
 def register_method(name: str, *, label: str, help: str, structured: bool = True, needs_importance: bool = False,
-                    options: type = NoOptions, origin: str = "data-free") -> Callable:
+                    options: type = NoOptions, origin: str = "data-free", folds: bool = False) -> Callable:
     """Decorator: register ``fn`` under ``name`` (see the module doc)."""
     def decorate(fn: Callable[..., LayerResult]) -> Callable[..., LayerResult]:
         if name in METHODS:
             raise ValueError(f"method {name!r} is registered twice")
-        METHODS[name] = Method(name, label, help, fn, structured, needs_importance, options, origin)
+        METHODS[name] = Method(name, label, help, fn, structured, needs_importance, options, origin, folds)
         return fn
     return decorate
 
