@@ -136,9 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="per-layer cluster counts: uniform (same sparsity on every selected layer, default) or "
                              "auto (data-free sensitivity allocation hitting the global sparsity); "
                              f"'recommended' defaults to {RECOMMENDED['allocate']}")
-        sp.add_argument("--units", choices=list(UNITS), default="channels",
-                        help="channels: each layer's output channels (the paper); foldable: FFN neurons, attention "
-                             "value and query/key dims per head, folded into the layer that reads them")
+        sp.add_argument("--units", choices=list(UNITS), default=None,
+                        help="channels: each layer's output channels (the paper; default); foldable: FFN neurons, "
+                             "attention value and query/key dims per head, folded into the layer that reads them; "
+                             f"'recommended' defaults to {RECOMMENDED['units']}")
 
     sp = sub.add_parser("transcribe", help="print one transcript per audio file")
     sp.add_argument("audio", nargs="+")

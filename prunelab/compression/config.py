@@ -17,9 +17,10 @@ from .allocate import allocate
 from .layers import LayerInfo
 from .plan import Plan, check_preset, check_units
 
-RECOMMENDED = {"method": "representative", "allocate": "auto", "preset": "encoder-fc1"}
-"""The setting that won ``benchmarks/WER_STUDY.md`` (method, layer allocation, and the layers it was measured
-on); ``"recommended"`` resolves to it. The preset applies where the caller gives none."""
+RECOMMENDED = {"method": "representative", "allocate": "auto", "preset": "encoder-fc1", "units": "channels"}
+"""The setting that won ``benchmarks/WER_STUDY.md`` (method, layer allocation, the layers it was measured on,
+and what its K counts); ``"recommended"`` resolves to it. Preset, allocation and units apply where the caller
+gives none."""
 
 ALLOCATIONS = ("uniform", "auto")
 """``uniform``: the same sparsity on every selected layer; ``auto``: K per layer from data-free sensitivity curves."""
@@ -28,6 +29,14 @@ ALLOCATIONS = ("uniform", "auto")
 def method_choices() -> list[str]:
     """What a user may name as a method: every registered method, then ``recommended``."""
     return method_names() + ["recommended"]
+
+
+def resolve_units(name: str, units: str | None = None) -> str:
+    """The units a method name compresses: ``units`` when given, else the recommended setting's for
+    ``"recommended"``, else ``"channels"``."""
+    if units is not None:
+        return units
+    return RECOMMENDED["units"] if name == "recommended" else "channels"
 
 
 def resolve_method(name: str, allocate: str | None = None) -> tuple[str, str]:
@@ -62,11 +71,12 @@ class CompressionConfig:
     fold: bool = True
     options: Any = field(default_factory=dict)
     allocate: str | None = None
-    units: str = "channels"
+    units: str | None = None  # None: "channels", or the recommended setting's units for "recommended"
 
     def __post_init__(self) -> None:
         if self.preset is None:
             self.preset = RECOMMENDED["preset"] if self.method == "recommended" else "uniform"
+        self.units = resolve_units(self.method, self.units)
         self.method, self.allocate = resolve_method(self.method, self.allocate)
         if self.method not in METHODS:
             get_method(self.method)  # raises a PlanError that names the choices

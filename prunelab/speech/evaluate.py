@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from ..compression import CompressionConfig, LayerCache, compress, method_choices, resolve_method
+from ..compression.config import resolve_units
 from ..errors import PrunelabError
 from ..speech_model import SpeechModel
 from .audio import SAMPLE_RATE, load_audio
@@ -66,12 +67,13 @@ def evaluate(
     log: Log | None = None,
     config_overrides: dict | None = None,
     allocate: str | None = None,
-    units: str = "channels",
+    units: str | None = None,
 ) -> list[EvalRow]:
     """Transcribe ``utterances`` with the original model (method ``none``) and each method x sparsity.
 
     ``allocate``: ``"uniform"`` or ``"auto"`` (sensitivity-based K per layer); ``None`` = uniform, except
-    that ``recommended`` then uses its own recommended allocation.
+    that ``recommended`` then uses its own recommended allocation. ``units`` likewise: ``None`` = channels,
+    except for ``recommended``.
     """
     methods = validate_methods(methods)
     log = log or (lambda _msg: None)
@@ -93,12 +95,12 @@ def evaluate(
         for s in sparsities:
             label = f"{method} @ {s:.0%}" + (f" ({alloc})" if alloc != "uniform" else "")
             config = CompressionConfig(method=resolved, sparsity=s, preset=preset, seed=seed, allocate=alloc,
-                                       units=units, **(config_overrides or {}))
+                                       units=resolve_units(method, units), **(config_overrides or {}))
             small = compress(model, config, cache=cache, progress=lambda i, n, msg: log(f"[{label}] compressing {i}/{n} {msg}"))
             score, secs = run(small, label)
             rows.append(EvalRow(method, s, score, preset, small.compression["sparsity"], len(audios), secs, alloc,
                                 resolved if resolved != method else None, small.compression["params_removed"],
-                                units))
+                                config.units))
             log(f"{label}: WER {score:.2%}")
             del small
     return rows
