@@ -7,7 +7,7 @@ import torch
 from prunelab import cli
 from prunelab.compression import RECOMMENDED, CompressionConfig, compress, method_choices, resolve_method
 from prunelab.errors import PlanError
-from prunelab.groups import ChannelGroups, MaskedWeight
+from prunelab.groups import ChannelGroups, FoldedUnit, MaskedWeight, UnitContext
 from prunelab.methods import METHODS, HybridOptions, get_method, method_names, register_method
 from prunelab.methods.registry import check_k
 
@@ -15,7 +15,8 @@ from prunelab.methods.registry import check_k
 def test_builtin_methods_and_their_facts():
     assert method_names()[:3] == ["kmeans", "magnitude", "magnitude-unstructured"]  # paper, then baselines
     assert set(method_names()) == set(METHODS) == {"kmeans", "magnitude", "magnitude-unstructured", "kmeans-weighted",
-                                                  "representative", "hybrid"}
+                                                  "representative", "hybrid", "predictive"}
+    assert [n for n, m in METHODS.items() if m.folds] == ["predictive"]
     assert METHODS["kmeans"].origin == "paper" and "the paper" in METHODS["kmeans"].help
     assert {n for n, m in METHODS.items() if m.origin == "baseline"} == {"magnitude", "magnitude-unstructured"}
     assert {n for n, m in METHODS.items() if m.needs_importance} == {"kmeans-weighted", "representative", "hybrid"}
@@ -23,8 +24,8 @@ def test_builtin_methods_and_their_facts():
     assert all(m.label and m.help for m in METHODS.values())
 
 
-@pytest.mark.parametrize("name", sorted(METHODS))
-def test_every_method_returns_its_declared_result_kind(name):
+@pytest.mark.parametrize("name", sorted(n for n in METHODS if not METHODS[n].folds))
+def test_every_layer_method_returns_its_declared_result_kind(name):
     torch.manual_seed(0)
     w, b = torch.randn(12, 5), torch.randn(12)
     result = get_method(name).apply(w, b, 6, importance=torch.rand(12) + 0.1)
@@ -33,6 +34,16 @@ def test_every_method_returns_its_declared_result_kind(name):
     assert dw.shape == w.shape and db.shape == b.shape
     rows, replaced = torch.cat([w, b[:, None]], 1), torch.cat([dw, db[:, None]], 1)
     assert result.distortion == pytest.approx(float(((rows - replaced) ** 2).sum()), rel=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in METHODS if METHODS[n].folds))
+def test_every_unit_method_folds_its_unit(name):
+    torch.manual_seed(0)
+    w, b, w2, b2 = torch.randn(12, 5), torch.randn(12), torch.randn(4, 12), torch.randn(4)
+    with pytest.raises(PlanError, match="units='foldable'"):
+        get_method(name).apply(w, b, 6)
+    unit = get_method(name).apply(w, b, 6, context=UnitContext("ffn-neuron", w2, b2, torch.ones(5), torch.zeros(5)))
+    assert isinstance(unit, FoldedUnit) and unit.weight.shape == (6, 5) and unit.partner_weight.shape == (4, 6)
 
 
 def test_unknown_method_and_options_are_readable_errors():

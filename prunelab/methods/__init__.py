@@ -5,10 +5,11 @@ how to add one). Nothing here knows about models, plans or modules.
 """
 from __future__ import annotations
 
-from . import clustering, magnitude  # noqa: F401  (registration)
+from . import clustering, magnitude, predictive  # noqa: F401  (registration)
 from .clustering import (HybridOptions, hybrid_channels, kmeans_channels, kmeans_weighted_channels,
                          representative_channels)
 from .magnitude import magnitude_channels, magnitude_unstructured
+from .predictive import PredictiveOptions, predictive_fold
 from .registry import METHODS, Method, NoOptions, check_k, get_method, register_method
 
 _ORIGIN_ORDER = {"paper": 0, "baseline": 1, "data-free": 2}
@@ -21,4 +22,4 @@ def method_names() -> list[str]:
 
 __all__ = ["METHODS", "HybridOptions", "Method", "NoOptions", "check_k", "get_method", "hybrid_channels",
            "kmeans_channels", "kmeans_weighted_channels", "magnitude_channels", "magnitude_unstructured",
-           "method_names", "register_method", "representative_channels"]
+           "method_names", "predictive_fold", "PredictiveOptions", "register_method", "representative_channels"]
