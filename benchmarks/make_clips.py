@@ -1,0 +1,255 @@
+#!/usr/bin/env python
+"""Generate the two evaluation clip sets for the fidelity research: ``benchmarks/clips/tune`` and
+``benchmarks/clips/test``.
+
+Protocol (fixed before any model was run on these clips):
+
+* ``tune`` (28 clips) is the only set used to choose between recipes / hyper-parameters.
+* ``test`` (48 clips) is for the final report only. The researcher evaluates on it exactly once, the
+  uncompressed model, as a sanity check; nothing is chosen by looking at test WER.
+* Tune and test sentences are disjoint, and disjoint from ``benchmarks/data`` and ``assets/``.
+  Ordinary English sentences, 6-16 words, no digits, written for this set.
+* Some voices / variants appear only in ``test`` (held out): flite awb, espeak-ng en-gb+m3, sox speed 1.1,
+  sox pitch -200 cents, and added white noise at 25 dB SNR. ``tune`` has variants (speed 0.9, pitch +200)
+  that ``test`` does not.
+* Clip dropping rule (stated before looking): no clip is dropped.
+* The clips are for EVALUATION only: never compute a compression from them (the project is data-free).
+
+Each clip: ``<voice>_<nn>.wav`` (16 kHz mono 16-bit PCM, 0.25 s silence padding each end, peak -1 dBFS,
+noise added after normalisation for the ``noise25`` variants) and ``<voice>_<nn>.txt`` (the sentence).
+Deterministic: the TTS engines are deterministic, sox speed/pitch are deterministic, and the white noise
+is numpy Gaussian noise with a per-clip seed (``zlib.crc32`` of the clip name).
+
+    python benchmarks/make_clips.py        # (re)write both sets and their README.md
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parent / "clips"
+
+# engine commands: {out} = raw wav to write, {txt} = text file
+ENGINES: dict[str, list[str]] = {
+    "espeak_us": ["espeak-ng", "-v", "en-us", "-s", "150", "-w", "{out}", "-f", "{txt}"],
+    "espeak_gb_f3": ["espeak-ng", "-v", "en-gb+f3", "-s", "145", "-w", "{out}", "-f", "{txt}"],
+    "espeak_us_m3_fast": ["espeak-ng", "-v", "en-us+m3", "-s", "180", "-w", "{out}", "-f", "{txt}"],
+    "espeak_gb_m3": ["espeak-ng", "-v", "en-gb+m3", "-s", "160", "-w", "{out}", "-f", "{txt}"],
+    "flite_slt": ["flite", "-voice", "slt", "-f", "{txt}", "-o", "{out}"],
+    "flite_rms": ["flite", "-voice", "rms", "-f", "{txt}", "-o", "{out}"],
+    "flite_awb": ["flite", "-voice", "awb", "-f", "{txt}", "-o", "{out}"],
+    "flite_kal16": ["flite", "-voice", "kal16", "-f", "{txt}", "-o", "{out}"],
+    "festival_kal": ["text2wave", "-eval", "(voice_kal_diphone)", "-o", "{out}", "{txt}"],
+}
+
+# voice name -> (engine, extra sox effects, SNR in dB of added white noise or None)
+VOICES: dict[str, tuple[str, list[str], float | None]] = {
+    "espeak_us": ("espeak_us", [], None),
+    "espeak_gb_f3": ("espeak_gb_f3", [], None),
+    "espeak_us_m3_fast": ("espeak_us_m3_fast", [], None),
+    "espeak_gb_m3": ("espeak_gb_m3", [], None),
+    "flite_slt": ("flite_slt", [], None),
+    "flite_rms": ("flite_rms", [], None),
+    "flite_kal16": ("flite_kal16", [], None),
+    "flite_awb": ("flite_awb", [], None),
+    "festival_kal": ("festival_kal", [], None),
+    "flite_rms_speed09": ("flite_rms", ["speed", "0.9"], None),
+    "flite_kal16_pitchup": ("flite_kal16", ["pitch", "200"], None),
+    "flite_slt_speed11": ("flite_slt", ["speed", "1.1"], None),
+    "espeak_us_pitchdown": ("espeak_us", ["pitch", "-200"], None),
+    "flite_rms_noise25": ("flite_rms", [], 25.0),
+    "festival_kal_noise25": ("festival_kal", [], 25.0),
+}
+
+TUNE_VOICES = ["espeak_us", "espeak_gb_f3", "espeak_us_m3_fast", "flite_slt", "flite_rms_speed09",
+               "flite_kal16_pitchup", "festival_kal"]
+TEST_VOICES = ["espeak_us", "espeak_gb_f3", "flite_slt", "flite_rms", "flite_kal16", "festival_kal",
+               # held out (never in tune):
+               "flite_awb", "espeak_gb_m3", "flite_slt_speed11", "espeak_us_pitchdown",
+               "flite_rms_noise25", "festival_kal_noise25"]
+HELD_OUT = ["flite_awb", "espeak_gb_m3", "flite_slt_speed11", "espeak_us_pitchdown", "flite_rms_noise25",
+            "festival_kal_noise25"]
+"""Test-only voices (engine voice never in tune: flite awb, espeak en-gb+m3) or variants (speed 1.1, pitch -200,
+noise). ``flite_rms`` / ``flite_kal16`` unmodified are test-only too, but tune has them through a sox variant."""
+
+TUNE_SENTENCES = [
+    "The fisherman mended his torn nets while the gulls circled overhead.",
+    "Our neighbours are building a wooden fence around their vegetable garden.",
+    "She whistled a cheerful tune as she walked to the bakery.",
+    "The mountain road was narrow, steep, and covered with loose gravel.",
+    "Grandfather keeps his old letters in a box under the stairs.",
+    "Thunder rolled across the valley and the horses grew restless.",
+    "I usually take the early ferry because it is less crowded.",
+    "The scientist carefully poured the blue liquid into a glass jar.",
+    "Nobody noticed that the clock in the hallway had stopped.",
+    "The hotel staff were friendly and the breakfast was delicious.",
+    "A gentle breeze carried the smell of roses through the open door.",
+    "He wrapped the present in silver paper and tied a red ribbon.",
+    "The students argued about the ending of the novel for hours.",
+    "Let us meet at the coffee shop after the concert tonight.",
+    "The pilot announced that we would land a little earlier than planned.",
+    "Fresh snow covered the rooftops and muffled the sound of traffic.",
+    "My aunt grows tomatoes, peppers and herbs on her sunny balcony.",
+    "The lawyer asked the witness to describe exactly what she saw.",
+    "We watched the fireworks from the bridge above the harbour.",
+    "The puppy chewed one of my shoes while I was asleep.",
+    "Their team practised every afternoon and finally won the championship.",
+    "The carpenter measured the board twice before he cut it.",
+    "Would you mind closing the curtains? The sun is very bright.",
+    "The festival attracts musicians and dancers from many different countries.",
+    "A tall giraffe bent its neck to eat leaves from the tree.",
+    "The nurse checked his temperature and wrote the result on a chart.",
+    "Heavy traffic delayed the delivery of the furniture until evening.",
+    "She borrowed a ladder from her neighbour to clean the gutters.",
+]
+
+TEST_SENTENCES = [
+    "The captain ordered the crew to lower the sails before the storm.",
+    "My cousin is learning to play the violin at a music school.",
+    "Please put the dirty dishes in the sink and wipe the table.",
+    "The forest was silent except for the distant call of an owl.",
+    "He could not find his keys, so he climbed in through the window.",
+    "The gallery displayed paintings of ships, lighthouses and stormy seas.",
+    "We should leave early tomorrow to avoid the morning rush.",
+    "The waiter brought us a basket of warm bread and olive oil.",
+    "Her grandmother taught her how to knit a woollen scarf.",
+    "The volcano had been quiet for centuries before it suddenly erupted.",
+    "A strange noise came from the attic in the middle of the night.",
+    "The mayor promised to repair the roads before the winter arrived.",
+    "They rowed the small boat slowly across the calm lake.",
+    "I prefer walking to work because it helps me clear my mind.",
+    "The engineer explained how the bridge could carry such heavy loads.",
+    "Bright lanterns hung from the trees during the summer celebration.",
+    "The shop on the corner sells newspapers, candy and postcards.",
+    "Our flight was cancelled, so we spent the night at the airport.",
+    "The kitten chased a ball of yarn under the sofa.",
+    "He poured himself a glass of cold lemonade and sat in the shade.",
+    "The orchestra tuned their instruments while the audience found their seats.",
+    "She keeps a diary and writes in it every night before bed.",
+    "The detective noticed muddy footprints leading toward the back door.",
+    "A flock of geese flew south over the frozen fields.",
+    "The printer ran out of ink just before the important meeting.",
+    "We planted a row of cherry trees along the garden path.",
+    "The professor spoke slowly so that everyone could take notes.",
+    "My friend lent me an interesting book about ancient Egypt.",
+    "The soup needs a little more salt and a pinch of pepper.",
+    "Firefighters rescued a frightened cat from the top of the tall oak.",
+    "The hikers followed the river until they reached a wooden cabin.",
+    "Could you help me carry these heavy boxes up the stairs?",
+    "The actress forgot her lines but the audience did not notice.",
+    "Rain dripped from the roof and formed puddles in the yard.",
+    "The village holds a market in the square every Saturday morning.",
+    "He repaired the broken bicycle chain with a pair of pliers.",
+    "The moon rose slowly above the hills and lit up the valley.",
+    "Our manager wants the report finished by the end of the week.",
+    "The sailor told stories about whales, pirates and distant islands.",
+    "She wore a green coat and a yellow hat to the wedding.",
+    "The museum guide showed us a collection of rare butterflies.",
+    "I left my phone on the kitchen counter this morning.",
+    "The farmer fed the chickens and collected the eggs from the barn.",
+    "A loud knock on the door woke the whole family.",
+    "The children built a sandcastle with towers, walls and a moat.",
+    "The bakery closes early on Sunday, so buy your bread before noon.",
+    "The gardener trimmed the hedges and raked the fallen leaves.",
+    "Snow fell quietly all night and covered the sleeping town.",
+]
+PER_VOICE = 4
+
+
+def _run(cmd: list[str]) -> None:
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {r.stderr.strip()}")
+
+
+def voice_command(voice: str) -> str:
+    engine, fx, snr = VOICES[voice]
+    s = " ".join(a for a in ENGINES[engine] if a not in ("{out}", "{txt}", "-w", "-o", "-f"))
+    s += " | sox -D -R -r 16000 -c 1 -b 16" + (" " + " ".join(fx) if fx else "") + " gain -n -1 pad 0.25 0.25"
+    if snr is not None:
+        s += f" | + white Gaussian noise at {snr:g} dB SNR (numpy, seed crc32(name))"
+    return s
+
+
+def synthesize(voice: str, text: str, out: Path) -> None:
+    engine, fx, snr = VOICES[voice]
+    with tempfile.TemporaryDirectory() as tmp:
+        txt = Path(tmp) / "text.txt"
+        txt.write_text(text + "\n", encoding="utf-8")
+        raw = Path(tmp) / "raw.wav"
+        _run([a.format(out=raw, txt=txt) for a in ENGINES[engine]])
+        # effects first (speed/pitch at the engine's rate), then resample to 16 kHz, normalise, pad
+        _run(["sox", "-D", "-R", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(out), *fx,
+              "rate", "16000", "gain", "-n", "-1", "pad", "0.25", "0.25"])
+    if snr is not None:
+        x, sr = sf.read(str(out), dtype="float64")
+        speech = x[np.abs(x) > 1e-3]
+        p_sig = float(np.mean(speech ** 2)) if speech.size else float(np.mean(x ** 2))
+        rng = np.random.default_rng(zlib.crc32(out.name.encode()))
+        noise = rng.standard_normal(x.shape) * np.sqrt(p_sig / 10 ** (snr / 10))
+        y = np.clip(x + noise, -1.0, 1.0)
+        sf.write(str(out), y, sr, subtype="PCM_16")
+
+
+def write_set(name: str, voices: list[str], sentences: list[str]) -> list[tuple[str, str]]:
+    out_dir = ROOT / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in list(out_dir.glob("*.wav")) + list(out_dir.glob("*.txt")):
+        old.unlink()
+    assert len(sentences) >= PER_VOICE * len(voices)
+    written = []
+    for vi, voice in enumerate(voices):
+        for j in range(PER_VOICE):
+            text = sentences[vi * PER_VOICE + j]
+            stem = out_dir / f"{voice}_{j + 1:02d}"
+            synthesize(voice, text, stem.with_suffix(".wav"))
+            stem.with_suffix(".txt").write_text(text + "\n", encoding="utf-8")
+            written.append((stem.name, text))
+    return written
+
+
+def write_readme(name: str, voices: list[str], n: int) -> None:
+    role = ("TUNE set: the only clips used to choose between compression recipes and hyper-parameters."
+            if name == "tune" else
+            "TEST set: for the final report only. The researcher evaluated only the uncompressed model on it, "
+            "once, as a sanity check; nothing was chosen by looking at these clips.")
+    lines = [f"# Evaluation clips: {name}", "", role, "",
+             f"{n} clips, {len(voices)} voices x {PER_VOICE} sentences, every clip a different sentence "
+             "(tune and test sentences are disjoint, and disjoint from `benchmarks/data` and `assets/`).",
+             "Files: `<voice>_<nn>.wav` (16 kHz mono 16-bit PCM, 0.25 s silence each end, peak -1 dBFS before any "
+             "added noise) and `<voice>_<nn>.txt` (the reference). Generated deterministically by "
+             "`benchmarks/make_clips.py`. Clip-dropping rule, fixed before looking: none dropped.",
+             "Never compute a compression from these clips (the project is data-free).", "",
+             "| voice | command | in tune | in test |", "|---|---|---|---|"]
+    for v in voices:
+        held = (" (held out: test only)" if v in HELD_OUT else
+                " (unmodified: test only; tune has a sox variant of this voice)" if v not in TUNE_VOICES else "")
+        lines.append(f"| `{v}` | `{voice_command(v)}` | {'yes' if v in TUNE_VOICES else 'no'} | "
+                     f"{'yes' if v in TEST_VOICES else 'no'}{held} |")
+    lines += ["", "Held-out voices/variants (test only): " + ", ".join(f"`{v}`" for v in HELD_OUT) + ".",
+              "Tune-only variants: " + ", ".join(f"`{v}`" for v in TUNE_VOICES if v not in TEST_VOICES) + ".", ""]
+    (ROOT / name / "README.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def main() -> None:
+    for tool in ("espeak-ng", "flite", "text2wave", "sox"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not installed (apt-get install espeak-ng flite festival sox)")
+    assert not set(TUNE_SENTENCES) & set(TEST_SENTENCES)
+    for s in TUNE_SENTENCES + TEST_SENTENCES:
+        assert 6 <= len(s.split()) <= 16 and not any(c.isdigit() for c in s), s
+    for name, voices, sents in (("tune", TUNE_VOICES, TUNE_SENTENCES), ("test", TEST_VOICES, TEST_SENTENCES)):
+        w = write_set(name, voices, sents)
+        write_readme(name, voices, len(w))
+        print(f"{name}: {len(w)} clips -> {ROOT / name}")
+
+
+if __name__ == "__main__":
+    main()
