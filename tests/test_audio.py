@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import librosa
 import numpy as np
 import pytest
 import soundfile as sf
@@ -31,32 +32,47 @@ def test_wav_file_16k(tmp_path):
     assert load_audio(str(path)).shape == (24000,)  # str paths too
 
 
+def test_stereo_file_at_16k_is_the_mean_of_its_channels(tmp_path):
+    left, right = _tone(1.0, 16000, 440, 0.5), _tone(1.0, 16000, 660, 0.3)
+    path = tmp_path / "stereo16k.wav"
+    sf.write(path, np.stack([left, right], axis=1), 16000, subtype="FLOAT")
+    np.testing.assert_allclose(load_audio(path), (left + right) / 2, rtol=0, atol=1e-7)
+
+
 def test_file_44k1_stereo_resampled_to_16k_mono(tmp_path):
     sr, seconds = 44100, 2.0
-    left, right = _tone(seconds, sr, 440), _tone(seconds, sr, 660)
+    left, right = _tone(seconds, sr, 440), _tone(seconds, sr, 660, 0.2)
     path = tmp_path / "stereo.wav"
-    sf.write(path, np.stack([left, right], axis=1), sr)
+    sf.write(path, np.stack([left, right], axis=1), sr, subtype="FLOAT")
     x = load_audio(path)
     assert x.dtype == np.float32 and x.ndim == 1
     assert abs(len(x) - int(seconds * SAMPLE_RATE)) <= 1
-    assert np.all(np.isfinite(x)) and np.abs(x).max() > 0.1
+    # mixed first, then resampled: the same as resampling (left + right) / 2 with librosa
+    expected = librosa.resample((left + right) / 2, orig_sr=sr, target_sr=SAMPLE_RATE)
+    np.testing.assert_allclose(x, expected, rtol=0, atol=1e-5)
+    spectrum = np.abs(np.fft.rfft(x))
+    freqs = np.fft.rfftfreq(len(x), 1 / SAMPLE_RATE)
+    peaks = set(np.round(freqs[np.argsort(spectrum)[-2:]]).astype(int).tolist())
+    assert peaks == {440, 660}  # both channels are in the mix
 
 
 @pytest.mark.parametrize("layout", ["TC", "CT"])
 def test_array_44k1_stereo_either_layout(layout):
     sr = 44100
-    stereo = np.stack([_tone(2.0, sr, 300), _tone(2.0, sr, 300)], axis=1)  # [T, 2]
+    left, right = _tone(2.0, sr, 300, 0.6), _tone(2.0, sr, 500, 0.2)
+    stereo = np.stack([left, right], axis=1)  # [T, 2]
     arr = stereo if layout == "TC" else stereo.T
     x = load_audio(arr, sr)
     assert x.shape == (32000,) and x.dtype == np.float32
-    # both channels identical -> the mono mix equals either one (resampled)
-    ref = load_audio(stereo[:, 0], sr)
-    np.testing.assert_allclose(x, ref, atol=1e-5)
+    np.testing.assert_allclose(x, load_audio((left + right) / 2, sr), rtol=0, atol=1e-6)
+    assert not np.allclose(x, load_audio(left, sr), atol=1e-2)  # not just one channel
 
 
 def test_multichannel_mixed_to_mono():
-    x = load_audio(np.stack([_tone(1.0, 16000)] * 6, axis=0), 16000)
+    channels = [_tone(1.0, 16000, 200 + 100 * i, 0.1 * (i + 1)) for i in range(6)]
+    x = load_audio(np.stack(channels, axis=0), 16000)
     assert x.shape == (16000,)
+    np.testing.assert_allclose(x, np.mean(channels, axis=0), rtol=0, atol=1e-7)
 
 
 def test_gradio_int16_tuple_scaled():
@@ -66,14 +82,24 @@ def test_gradio_int16_tuple_scaled():
     assert x.dtype == np.float32 and x.shape == (16000,)
     assert 0.45 < np.abs(x).max() < 0.55  # scaled to [-1, 1], not +-16000
 
-    stereo = np.stack([ints, ints], axis=1)  # Gradio gives [T, 2] for stereo recordings
-    assert load_audio((sr, stereo)).shape == (16000,)
+    np.testing.assert_allclose(x, load_audio(ints.astype(np.float32) / 32768, sr), rtol=0, atol=1e-6)
+
+    other = (_tone(1.0, sr, 880, amp=0.25) * 32767).astype(np.int16)
+    stereo = np.stack([ints, other], axis=1)  # Gradio gives [T, 2] for stereo recordings
+    mixed = load_audio((sr, stereo))
+    assert mixed.shape == (16000,)
+    expected = load_audio(((ints.astype(np.float64) + other) / 2 / 32768).astype(np.float32), sr)
+    np.testing.assert_allclose(mixed, expected, rtol=0, atol=1e-6)
 
 
-def test_int32_and_float64_arrays():
-    ints = (_tone(0.5, 16000, amp=0.25) * 2**31).astype(np.int32)
-    assert 0.2 < np.abs(load_audio(ints, 16000)).max() < 0.3
-    assert load_audio(_tone(0.5, 16000).astype(np.float64), 16000).dtype == np.float32
+def test_int32_uint8_and_float64_arrays():
+    tone = _tone(0.5, 16000, amp=0.25)
+    ints = (tone.astype(np.float64) * 2**31).astype(np.int32)
+    np.testing.assert_allclose(load_audio(ints, 16000), tone, rtol=0, atol=1e-7)
+    unsigned = np.round(tone.astype(np.float64) * 128 + 128).astype(np.uint8)  # 8-bit WAV: 128 is silence
+    np.testing.assert_allclose(load_audio(unsigned, 16000), tone, rtol=0, atol=1 / 128)
+    doubles = load_audio(tone.astype(np.float64), 16000)
+    assert doubles.dtype == np.float32 and np.array_equal(doubles, tone)
 
 
 def test_asset_clips_load():

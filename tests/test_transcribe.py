@@ -1,17 +1,19 @@
 """transcribe / transcribe_many with Whisper and CTC models, and the WER / diff helpers."""
 from __future__ import annotations
 
-import copy
+import difflib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
+from prunelab.compression import CompressionConfig, compress
 from prunelab.speech.audio import SAMPLE_RATE, load_audio
 from prunelab.errors import AudioError
 from prunelab.speech.metrics import normalize, wer, word_diff, word_diff_detailed
-from prunelab.speech.transcribe import CHUNK_LENGTH_S, get_pipeline, transcribe, transcribe_many
+from prunelab.speech.transcribe import CHUNK_LENGTH_S, get_pipeline, max_tokens_for, transcribe, transcribe_many
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CLIPS = sorted(ASSETS.glob("clip*.wav"))
@@ -72,27 +74,48 @@ def test_word_diff_insert_and_delete():
 
 # --- tiny random models: structure only ----------------------------------------------------------
 
-def test_tiny_ctc_returns_string(tiny_ctc):
+def _ctc_greedy(sm, audio: np.ndarray) -> str:
+    """The CTC transcript worked out directly: logits of the whole clip, argmax per frame, collapse, decode."""
+    x = sm.processor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_values
+    with torch.no_grad():
+        ids = sm.model(x).logits.argmax(-1)
+    return sm.processor.batch_decode(ids)[0].strip()
+
+
+def _whisper_greedy(sm, audio: np.ndarray) -> str:
+    """The Whisper transcript worked out directly: English transcription prompt, greedy generate, decode."""
+    feats = sm.processor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
+    with torch.no_grad():
+        ids = sm.model.generate(feats, language="en", task="transcribe",
+                                max_new_tokens=max_tokens_for(len(audio) / SAMPLE_RATE))
+    return sm.processor.batch_decode(ids, skip_special_tokens=True)[0].strip()
+
+
+def test_tiny_ctc_transcript_is_the_greedy_ctc_decoding(tiny_ctc):
     audio = load_audio(CLIPS[0])
     text = transcribe(tiny_ctc, audio, SAMPLE_RATE)
-    assert isinstance(text, str) and text == text.strip()
+    assert text and text == _ctc_greedy(tiny_ctc, audio)
     assert get_pipeline(tiny_ctc) is get_pipeline(tiny_ctc)  # built once per model
-    out = transcribe_many(tiny_ctc, [CLIPS[0], (SAMPLE_RATE, (audio * 32767).astype(np.int16))])
-    assert len(out) == 2 and all(isinstance(t, str) for t in out)
+    ints = (audio * 32767).astype(np.int16)  # a Gradio recording: (rate, int16 samples)
+    out = transcribe_many(tiny_ctc, [CLIPS[1], (SAMPLE_RATE, ints)])
+    assert out == [_ctc_greedy(tiny_ctc, load_audio(CLIPS[1])), _ctc_greedy(tiny_ctc, ints / 32768.0)]
 
 
-def test_tiny_whisper_returns_string(tiny_whisper):
-    text = transcribe(tiny_whisper, CLIPS[1])
-    assert isinstance(text, str) and text == text.strip()
+def test_tiny_whisper_transcript_is_the_greedy_english_decoding(tiny_whisper):
+    audio = load_audio(CLIPS[1])[: 2 * SAMPLE_RATE]
+    text = transcribe(tiny_whisper, audio, SAMPLE_RATE)
+    assert text and text == _whisper_greedy(tiny_whisper, audio)
 
 
 def test_compressed_copy_gets_its_own_pipeline(tiny_ctc):
     first = get_pipeline(tiny_ctc)
-    clone = copy.copy(tiny_ctc)
-    clone.model = copy.deepcopy(tiny_ctc.model)
-    second = get_pipeline(clone)
-    assert second is not first and second.model is clone.model
-    assert isinstance(transcribe(clone, CLIPS[0]), str)
+    small = compress(tiny_ctc, CompressionConfig(method="magnitude", sparsity=0.6))
+    second = get_pipeline(small)
+    assert second is not first and second.model is small.model
+    audio = load_audio(CLIPS[0])
+    assert _ctc_greedy(small, audio) != _ctc_greedy(tiny_ctc, audio)  # the two models do disagree here
+    assert transcribe(small, audio, SAMPLE_RATE) == _ctc_greedy(small, audio)
+    assert transcribe(tiny_ctc, audio, SAMPLE_RATE) == _ctc_greedy(tiny_ctc, audio)
 
 
 def test_transcribe_rejects_bad_audio(tiny_ctc, tmp_path):
@@ -104,15 +127,23 @@ def test_transcribe_rejects_bad_audio(tiny_ctc, tmp_path):
         transcribe(tiny_ctc, CLIPS[0], max_seconds=1.0)
 
 
-def test_long_audio_tiny_whisper(tiny_whisper):
-    audio = np.tile(load_audio(CLIPS[0]), 9)  # ~40 s: Whisper long-form path
-    assert isinstance(transcribe(tiny_whisper, audio, SAMPLE_RATE), str)
+def test_long_audio_tiny_whisper_decodes_every_window(tiny_whisper):
+    """Over 30 s, Whisper decodes window after window: more audio, more windows, more text."""
+    clip = load_audio(CLIPS[0])
+    two, three = np.tile(clip, 9), np.tile(clip, 16)  # ~37 s and ~66 s: 2 and 3 windows of 30 s
+    assert CHUNK_LENGTH_S * SAMPLE_RATE < len(two) < 2 * CHUNK_LENGTH_S * SAMPLE_RATE < len(three)
+    words_two, words_three = (transcribe(tiny_whisper, a, SAMPLE_RATE).split() for a in (two, three))
+    assert 0 < len(words_two) < len(words_three), (words_two, words_three)
 
 
 def test_long_audio_chunked_ctc(tiny_ctc):
-    audio = np.tile(load_audio(CLIPS[0]), 9)  # ~40 s
-    assert len(audio) > CHUNK_LENGTH_S * SAMPLE_RATE
-    assert isinstance(transcribe(tiny_ctc, audio, SAMPLE_RATE), str)
+    clip = load_audio(CLIPS[0])
+    once, twice = np.tile(clip, 9), np.tile(clip, 18)  # ~37 s and ~75 s
+    assert len(once) > CHUNK_LENGTH_S * SAMPLE_RATE
+    text_once, text_twice = transcribe(tiny_ctc, once, SAMPLE_RATE), transcribe(tiny_ctc, twice, SAMPLE_RATE)
+    # chunks stitched at their strides: close to decoding the whole clip at once (the chunk edges differ a little)
+    assert difflib.SequenceMatcher(None, text_once, _ctc_greedy(tiny_ctc, once)).ratio() > 0.9
+    assert 1.8 * len(text_once) <= len(text_twice) <= 2.2 * len(text_once)
 
 
 # --- the real Whisper-base -----------------------------------------------------------------------
