@@ -1,12 +1,17 @@
 """Drive the running app through its API with gradio_client, as a browser session would.
 
-One server for the module. The main flow uses the real bundled Whisper-base (marked slow); the error
-paths use the tiny random Whisper so they stay quick. Every Client is its own session (own gr.State).
-The last tests check the ``ui`` package's own pieces without a server: event settings, the shared
-model store and the session value (that the library never imports Gradio: test_architecture.py).
+One server for the module; every test opens its own Client, which is its own session (its own gr.State),
+so no test depends on another having run first. The main flow uses the real bundled Whisper-base (marked
+slow); the error paths use the tiny random Whisper so they stay quick. Figures come back as PNGs: their
+pixels are checked here, their content (axes, labels, bars, points) on the handlers' figures directly.
+The last tests check the ``ui`` package's own pieces without a server: the handlers' figures, event
+settings, the shared model store and the session value (that the library never imports Gradio:
+test_architecture.py).
 """
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 import socket
@@ -66,13 +71,28 @@ def _wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def tiny_session(server):
-    """A session with the tiny Whisper loaded (not compressed yet)."""
+    """A new session (its own Client) with the tiny Whisper loaded at 30 % everywhere, not compressed yet."""
     client = _client(server)
     out = client.predict("tiny:whisper", 0.3, "uniform", api_name="/load_model")
     assert "tiny:whisper" in out[0] and "32 compressible linear layers" in out[0]
+    assert "32 of 32 layers compressed" in out[1]
     return client
+
+
+def _png(plot) -> np.ndarray:
+    """The pixels of a gr.Plot payload, checked to be a drawn figure: a PNG with dark marks (text, axes,
+    points) and several colours, not a blank page."""
+    from matplotlib.image import imread
+
+    assert plot["type"] == "matplotlib" and plot["plot"].startswith("data:image/png;base64,")
+    pixels = imread(io.BytesIO(base64.b64decode(plot["plot"].split(",", 1)[1])), format="png")
+    assert pixels.shape[0] >= 200 and pixels.shape[1] >= 300, pixels.shape
+    rgb = pixels[..., :3].reshape(-1, 3)
+    assert 0.002 < (rgb < 0.5).any(axis=1).mean() < 0.5
+    assert len(np.unique((rgb * 255).astype(np.uint8), axis=0)) >= 8
+    return pixels
 
 
 def test_api_endpoints(server):
@@ -130,8 +150,11 @@ def test_unknown_model_is_an_error_and_session_keeps_working(tiny_session):
 def test_tiny_compress_audio_errors_and_downloads(tiny_session, tmp_path):
     client = tiny_session
     client.predict("tiny:whisper", 0.5, "ffn", api_name="/load_model")
-    status = client.predict("magnitude", 0, api_name="/compress")[0]
+    status, *charts, table = client.predict("magnitude", 0, api_name="/compress")
     assert "Compressed with" in status and "Structured magnitude" in status
+    for chart in charts:
+        _png(chart)
+    assert table["headers"] == ["", "original", "compressed", "kept"] and table["data"][0][0] == "parameters"
 
     # audio a user can get wrong
     with pytest.raises(Exception) as excinfo:
@@ -161,11 +184,11 @@ def test_tiny_compress_audio_errors_and_downloads(tiny_session, tmp_path):
     assert any(n.endswith("model.safetensors") for n in names)
     assert any(n.endswith("plan.json") for n in names)
 
-    # the teaching and inspection figures come back as plots
+    # the teaching and inspection figures come back as drawn PNGs (their content: test_handler_figures)
     scatter, sizes, note = client.predict("model.encoder.layers.0.fc1", "kmeans", 0, api_name="/inspect_layer")
-    assert scatter and sizes and "K = 128" in note
-    how, fold = client.predict("model.encoder.layers.0.fc1", 8, 0, api_name="/how_it_works")
-    assert how and fold
+    assert "C = 256 channels" in note and "K = 128" in note and "sparsity 50%" in note
+    for plot in (scatter, sizes, *client.predict("model.encoder.layers.0.fc1", 8, 0, api_name="/how_it_works")):
+        _png(plot)
 
 
 @pytest.mark.slow
@@ -210,11 +233,91 @@ def test_auto_allocate_sets_mixed_sliders_and_sensitivity_plot(server):
     assert pct == pytest.approx(30 * ffn_share, abs=2.0), summary
     status = client.predict("kmeans", 0, api_name="/compress")[0]
     assert "Compressed with" in status
-    plot = client.predict("ffn", api_name="/sensitivity")
-    assert plot is not None
+    _png(client.predict("ffn", api_name="/sensitivity"))
 
 
 # --- the ui package's pieces, without a server -------------------------------------------------------------
+
+
+def _noop_progress(*args, **kwargs) -> None:
+    return None
+
+
+def _scatter_sizes(ax) -> list[int]:
+    from matplotlib.collections import PathCollection
+
+    return [len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection)]
+
+
+def _bar_heights(ax) -> list[float]:
+    from matplotlib.patches import Rectangle
+
+    return [p.get_height() for p in ax.patches if isinstance(p, Rectangle)]
+
+
+def test_handler_figures_show_the_sessions_model_and_plan():
+    """What the app's figures hold, straight from its handlers: the session's layer, K, compressed layers."""
+    from prunelab.compression.layers import find_layers
+    from prunelab.report.size import size_report
+    from ui.session import Session
+    from ui.state import get_model
+    from ui.tabs.changes import on_inspect, on_sensitivity
+    from ui.tabs.compress import on_compress
+    from ui.tabs.how import on_how
+
+    model = get_model("tiny:whisper")
+    layers = find_layers(model.model)
+    by_name = {l.name: l for l in layers}
+    fc1, fc2 = "model.encoder.layers.0.fc1", "model.decoder.layers.1.fc2"
+    sess = Session(spec="tiny:whisper", clusters={fc1: 100, fc2: 32})
+
+    scatter, sizes, note = on_inspect(fc1, "kmeans", 0, sess)
+    ax = scatter.axes[0]
+    assert _scatter_sizes(ax) == [256, 100]  # every channel of enc.0.fc1, the slider's K centroids
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("principal axis 1", "principal axis 2") and "K = 100" in ax.get_title()
+    ax = sizes.axes[0]
+    counts = _bar_heights(ax)
+    cluster_sizes = [int(t.get_text()) for t in ax.get_xticklabels()]
+    assert sum(counts) == 100 and sum(n * c for n, c in zip(cluster_sizes, counts)) == 256
+    assert "K = 100" in note and "C = 256" in note
+
+    scatter, sizes, _ = on_inspect(fc2, "magnitude", 0, sess)  # structured magnitude: 32 kept, 32 dropped
+    assert _scatter_sizes(scatter.axes[0]) == [32, 32, 32]
+    assert _bar_heights(sizes.axes[0]) == [32, 32] and [t.get_text() for t in sizes.axes[0].get_xticklabels()] == ["1", "dropped"]
+
+    how, fold = on_how(fc1, 8, 0, sess)
+    panels = [a for a in how.axes if a.get_label() != "<colorbar>"]
+    assert [_scatter_sizes(a) for a in panels] == [[256], [256, 8], [8, 248, 8]]
+    assert "enc.0.fc1" in panels[0].get_title()
+    from prunelab.methods import kmeans_channels
+
+    linear = model.model.get_submodule(fc1)
+    rows_used = len(set(kmeans_channels(linear.weight, linear.bias, 8, seed=0).index[:24].tolist()))
+    assert len(fold.axes[0].lines) == 24 and _scatter_sizes(fold.axes[0]) == [24, rows_used]  # the first 24 channels
+    assert fold.axes[0].get_title() == f"Folding: 24 channels use only {rows_used} distinct rows"
+
+    new_sess, status, sparsity, distortion, size, table = on_compress("kmeans", 0, sess, progress=_noop_progress)
+    assert new_sess.compressed and new_sess.method == "kmeans"
+    assert {n: k for n, k in new_sess.compressed_plan.items() if k < by_name[n].channels} == {fc1: 100, fc2: 32}
+    enc, dec = sparsity.axes[:2]
+    assert len(_bar_heights(enc)) == sum(l.part == "encoder" for l in layers) == 12
+    heights = _bar_heights(enc) + _bar_heights(dec)
+    assert sorted(round(h, 3) for h in heights if h > 0) == [50.0, round(100 * (1 - 100 / 256), 3)]
+    assert [t.get_text() for t in distortion.axes[0].get_xticklabels()] == ["enc.0.fc1", "dec.1.fc2"]
+    from ui.state import COMPRESSED
+
+    compressed = COMPRESSED.get(new_sess.compressed)
+    assert _bar_heights(size.axes[0]) == pytest.approx([size_report(model).nonzero_params / 1e6,
+                                                        size_report(compressed).nonzero_params / 1e6])
+    assert table[0][:3] == ["parameters", f"{size_report(model).params / 1e6:.2f} M",
+                            f"{size_report(compressed).params / 1e6:.2f} M"]
+    assert "Compressed with" in status
+
+    curves = on_sensitivity("encoder-fc1", sess, progress=_noop_progress)
+    ax = curves.axes[0]
+    assert [line.get_label() for line in ax.lines] == ["enc.0.fc1", "enc.1.fc1"]
+    assert ax.get_xlabel().startswith("layer sparsity")
+
 
 HEAVY_ENDPOINTS = {"load_model", "auto_allocate", "sensitivity", "compress", "download_model", "inspect_layer",
                    "transcribe", "how_it_works"}

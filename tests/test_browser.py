@@ -1,8 +1,10 @@
 """The app in a real browser: headless Debian Chromium driven by Playwright (sync API).
 
 Loads the bundled Whisper-base, moves one layer's slider, compresses, transcribes an example clip and
-checks that both transcripts appear. Saves docs/screenshot.png (the first screen, for the README) and
-docs/screenshot-compare.png (the side-by-side transcripts).
+checks that both transcripts appear. Takes two screenshots, screenshot.png (the first screen) and
+screenshot-compare.png (the side-by-side transcripts), into a temporary folder; with
+``PRUNELAB_SCREENSHOTS=docs`` it refreshes the tracked ``docs/*.png`` of the README instead (any other
+value: that folder).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,  # loads the real Whisper-base
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"Debian chromium is not installed at {CHROMIUM}"),
 ]
 
@@ -59,6 +62,15 @@ def page(url):
         browser.close()
 
 
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    """Where screenshots go: a temporary folder, or docs/ (the README's images) when asked for."""
+    wanted = os.environ.get("PRUNELAB_SCREENSHOTS", "").strip()
+    folder = DOCS if wanted == "docs" else Path(wanted) if wanted else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def _wait_text(page, selector: str, timeout_ms: int = 240_000) -> str:
     """Wait until the textarea under ``selector`` holds text; return it."""
     page.wait_for_function(
@@ -67,13 +79,12 @@ def _wait_text(page, selector: str, timeout_ms: int = 240_000) -> str:
     return page.locator(f"{selector} textarea").input_value()
 
 
-def test_slider_compress_transcribe(page):
+def test_slider_compress_transcribe(page, shots):
     # the model loads on page load; its sliders are rendered per layer, grouped by part and block
     page.get_by_text("compressible linear layers").first.wait_for(timeout=180_000)
     page.get_by_text("Encoder · ").first.wait_for()
     page.wait_for_timeout(500)
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "screenshot.png"))
+    page.screenshot(path=str(shots / "screenshot.png"))
 
     # everything back to K = C, then one slider moved: a quick one-layer compression
     global_box = page.locator("#pl-global-sparsity input[type=number]")
@@ -110,4 +121,5 @@ def test_slider_compress_transcribe(page):
     assert compressed.strip()
     page.get_by_text("against the reference").first.wait_for()  # the WER summary under the transcripts
     page.wait_for_timeout(500)
-    page.screenshot(path=str(DOCS / "screenshot-compare.png"), full_page=True)
+    page.screenshot(path=str(shots / "screenshot-compare.png"), full_page=True)
+    assert (shots / "screenshot.png").stat().st_size > 10_000 and (shots / "screenshot-compare.png").stat().st_size > 10_000
