@@ -389,3 +389,20 @@ def test_session_is_a_value():
     with pytest.raises(Exception, match="dropped to free memory"):
         require_compressed(Session(spec="tiny:whisper", compressed="no-such-key"))
 
+
+
+def test_foldable_units_from_the_sliders(tiny_session):
+    """Foldable units: only fc1/v/q sliders count, attention rounded to whole heads, and the status gives
+    the fraction of ALL parameters really removed; the predictive method asks for foldable units."""
+    client = tiny_session  # 30 % on every layer
+    status = client.predict("kmeans", 0, "foldable", api_name="/compress")[0]
+    assert "foldable units" in status and "of all the model's parameters really removed" in status
+    removed = float(re.search(r"\*\*([\d.]+)% of all the model's parameters really removed", status).group(1))
+    assert 0.5 < removed < 10
+    assert "lead no foldable unit kept all their channels" in status  # k, out, fc2 sliders were left out
+    assert "rounded to the same K in every head" in status  # 30 % of 64 channels over 4 heads is not whole
+    with pytest.raises(Exception) as excinfo:
+        client.predict("predictive", 0, "channels", api_name="/compress")
+    assert "foldable" in _error_text(excinfo)
+    status = client.predict("kmeans", 0, "channels", api_name="/compress")[0]
+    assert "output channels" in status

@@ -29,6 +29,11 @@ if TYPE_CHECKING:
     from .changes import ChangesTab
     from .how import HowTab
 
+UNIT_CHOICES = {
+    "Output channels of each layer (the paper)": "channels",
+    "Foldable units: FFN neurons, attention value and query/key dims per head": "foldable",
+}
+
 RECOMMENDATION = (
     "**Recommended** (WER study, Whisper-base, 28 clips): at 10 %, *Encoder FFN hidden neurons* + "
     "**Auto-allocate** + *Representative channel* (WER 5.9 % vs 4.2 % uncompressed; structured magnitude 12.4 %). "
@@ -48,6 +53,7 @@ class CompressTab:
     auto_btn: gr.Button
     method: gr.Dropdown
     seed: gr.Number
+    units: gr.Radio
     compress_btn: gr.Button
     status_md: gr.Markdown
     plan_md: gr.Markdown
@@ -131,8 +137,32 @@ def on_plan_upload(file, sess: Session, rev: int):
     return out
 
 
+def foldable_plan(layers: list[LayerInfo], clusters: dict[str, int]) -> tuple[Plan, list[str]]:
+    """The sliders as a plan of foldable units: only unit leaders (fc1, v, q), attention K rounded to whole heads.
+
+    Returns the plan and readable notes on what was left out or rounded (shown in the status)."""
+    out, notes = {}, []
+    skipped = [l.label for l in layers if l.unit is None and clusters.get(l.name, l.channels) < l.channels]
+    if skipped:
+        notes.append(f"{len(skipped)} layer(s) that lead no foldable unit kept all their channels "
+                     f"({', '.join(skipped[:4])}{' …' if len(skipped) > 4 else ''})")
+    rounded = 0
+    for l in layers:
+        k = clusters.get(l.name, l.channels)
+        if l.unit is None or k >= l.channels:
+            continue
+        if l.heads:
+            k2 = l.heads * max(1, round(k / l.heads))
+            rounded += k2 != k
+            k = min(k2, l.channels)
+        out[l.name] = k
+    if rounded:
+        notes.append(f"{rounded} attention layer(s) rounded to the same K in every head")
+    return Plan(out), notes
+
+
 @guard
-def on_compress(method: str, seed: float, sess: Session, progress=gr.Progress()):
+def on_compress(method: str, seed: float, sess: Session, units: str = "channels", progress=gr.Progress()):
     """Compress the session's model with its plan; returns status, charts and the size table."""
     model, layers = require_model(sess)
     plan = Plan({l.name: sess.k(l) for l in layers})
@@ -140,7 +170,14 @@ def on_compress(method: str, seed: float, sess: Session, progress=gr.Progress())
     if not plan.active(layers):
         raise gr.Error("Every slider is at K = C (nothing to compress): lower some sliders or apply a preset.")
     method = known_method(method)
-    config = CompressionConfig(method=method, plan=plan, seed=int(seed or 0))
+    units = units if units in UNIT_CHOICES.values() else "channels"
+    notes: list[str] = []
+    if units == "foldable":
+        plan, notes = foldable_plan(layers, plan.clusters)
+        if not plan.clusters:
+            raise gr.Error("No slider of a foldable unit (FFN fc1, attention v or q) is below K = C: lower one, or "
+                           "choose 'Output channels of each layer'.")
+    config = CompressionConfig(method=method, plan=plan, seed=int(seed or 0), units=units)
     progress(0, desc="Starting …")
 
     def report(i: int, n: int, message: str) -> None:
@@ -155,11 +192,13 @@ def on_compress(method: str, seed: float, sess: Session, progress=gr.Progress())
                    compress_seconds=seconds)
     before, after = size_report(model), size_report(compressed)
     c = compressed.compression
-    status = (f"✅ Compressed with **{method_label(method)}** in {seconds:.1f} s: "
-              f"{100 * c['sparsity']:.1f}% of the compressible parameters removed, "
-              f"{after.nonzero_params / 1e6:.2f} M non-zero parameters left of {before.nonzero_params / 1e6:.2f} M "
-              f"({after.bytes / 1e6:.0f} MB in memory, was {before.bytes / 1e6:.0f} MB). "
-              "Now go to **Listen & compare**.")
+    status = (f"✅ Compressed with **{method_label(method)}** ({'foldable units' if units == 'foldable' else 'output channels'})"
+              f" in {seconds:.1f} s: **{100 * c['params_removed']:.2f}% of all the model's parameters really removed** "
+              f"({before.params / 1e6:.2f} M → {after.params / 1e6:.2f} M; the sliders remove "
+              f"{100 * c['sparsity']:.1f}% of the compressible layers' output channels; "
+              f"{after.nonzero_params / 1e6:.2f} M non-zero parameters left, "
+              f"{after.bytes / 1e6:.0f} MB in memory, was {before.bytes / 1e6:.0f} MB). "
+              + "".join(f"Note: {n}. " for n in notes) + "Now go to **Listen & compare**.")
     return (sess, status, plots.sparsity_chart(layers, plan), plots.distortion_chart(c, layers),
             plots.size_chart(before, after), size_table(before, after, c, layers))
 
@@ -235,6 +274,10 @@ def build(sess: gr.State, rev: gr.State, spec0: str) -> CompressTab:
                                          scale=3)
                     seed = gr.Number(0, precision=0, label="Seed", info="k-means init", minimum=0,
                                      scale=1, min_width=90)
+                units = gr.Radio(list(UNIT_CHOICES.items()), value="channels", label="What is clustered",
+                                 info="Foldable units shrink fc1 with fc2, v with out_proj and q with k_proj per head, "
+                                      "never touching the residual stream; only fc1, v and q sliders count there. "
+                                      "The predictive method needs them.", elem_id="pl-units")
                 gr.Markdown(RECOMMENDATION, elem_id="pl-recommendation")
                 compress_btn = gr.Button("3 · Compress", variant="primary", elem_id="pl-compress-btn")
                 status_md = gr.Markdown("Not compressed yet.", elem_id="pl-status")
@@ -255,7 +298,7 @@ def build(sess: gr.State, rev: gr.State, spec0: str) -> CompressTab:
                 model_dl_btn = gr.Button("5 · Download compressed model (.zip)", size="sm")
                 model_file_out = gr.File(label="Compressed model (safetensors + config + plan)",
                                          interactive=False, height=110)
-    return CompressTab(model_box, load_btn, model_md, sparsity, preset, preset_btn, auto_btn, method, seed,
+    return CompressTab(model_box, load_btn, model_md, sparsity, preset, preset_btn, auto_btn, method, seed, units,
                        compress_btn, status_md, plan_md, plan_file_in, plan_dl_btn, plan_file_out, model_dl_btn,
                        model_file_out)
 
@@ -275,7 +318,7 @@ def wire(demo: gr.Blocks, t: CompressTab, sess: gr.State, rev: gr.State, changes
     t.plan_file_in.upload(on_plan_upload, [t.plan_file_in, sess, rev], new_plan_outputs, api_name="upload_plan")
     t.method.change(lambda m: gr.Dropdown(info=METHODS[m].help if m in METHODS else ""), t.method, t.method, **INSTANT)
 
-    t.compress_btn.click(on_compress, [t.method, t.seed, sess],
+    t.compress_btn.click(on_compress, [t.method, t.seed, sess, t.units],
                          [sess, t.status_md, changes.sparsity_plot, changes.distortion_plot, changes.size_plot,
                           changes.size_df],
                          api_name="compress", **HEAVY)
