@@ -88,6 +88,8 @@ class UnitContext:
         partner_bias: [O] for fc2 / out_proj, [C] for k_proj, or None.
         ln_weight, ln_bias: gain and shift [D] of the LayerNorm the leader reads (pre-LN models), else None.
         heads: attention heads (attention units), else None.
+        partner_ln_weight, partner_ln_bias: the same for the partner's input where it differs from the leader's
+            (k_proj of cross-attention reads the encoder output), else None.
     """
 
     unit: str
@@ -96,6 +98,8 @@ class UnitContext:
     ln_weight: Tensor | None = None
     ln_bias: Tensor | None = None
     heads: int | None = None
+    partner_ln_weight: Tensor | None = None
+    partner_ln_bias: Tensor | None = None
 
 
 @dataclass

@@ -231,3 +231,54 @@ def test_a_unit_level_method_gets_its_context_and_folds(whisper, feats, request)
     with pytest.raises(PlanError, match="cannot leave them unfolded"):
         compress(whisper, CompressionConfig(method="keep-first-units", sparsity=0.5, preset="encoder-fc1",
                                             units="foldable", fold=False))
+
+
+def _score_form(q_w, q_b, k_w, tq, tk, d):
+    """A head's score form in normalised coordinates, key constants dropped: (Q T_q)^T (K T_k)[:, :d]."""
+    zeros = torch.zeros(q_w.shape[0], 1, dtype=torch.float64)
+    q = torch.cat([q_w.double(), zeros if q_b is None else q_b.double()[:, None]], 1)
+    k = torch.cat([k_w.double(), torch.zeros(k_w.shape[0], 1, dtype=torch.float64)], 1)
+    return (q @ tq).T @ (k @ tk)[:, :d]
+
+
+def test_lowrank_qk_is_exact_at_full_width_and_optimal_below(whisper):
+    from prunelab.compression.compress import unit_context
+    from prunelab.methods import get_method
+    from prunelab.methods.lowrank import _affine
+
+    layers = find_layers(whisper.model)
+    q = next(l for l in layers if l.kind == "q" and l.group == "cross_attn")  # keys read another LayerNorm
+    ctx = unit_context(whisper.model, q)
+    assert ctx.partner_ln_weight is not None and not torch.equal(ctx.partner_ln_weight, ctx.ln_weight)
+    lin, d, hd = whisper.model.get_submodule(q.name), q.in_features, q.head_dim
+    tq = _affine(ctx.ln_weight, ctx.ln_bias, d)
+    tk = _affine(ctx.partner_ln_weight, ctx.partner_ln_bias, d)
+    for kq in (hd, hd // 4):
+        f = get_method("lowrank-qk").apply(lin.weight, lin.bias, kq * q.heads, context=ctx)
+        assert f.weight.shape == (kq * q.heads, d) and f.partner_bias is None
+        err = 0.0
+        for h in range(q.heads):
+            orig = _score_form(lin.weight[h * hd:(h + 1) * hd], lin.bias[h * hd:(h + 1) * hd],
+                               ctx.partner_weight[h * hd:(h + 1) * hd], tq, tk, d)
+            new = _score_form(f.weight[h * kq:(h + 1) * kq], f.bias[h * kq:(h + 1) * kq],
+                              f.partner_weight[h * kq:(h + 1) * kq], tq, tk, d)
+            err += float(((orig - new) ** 2).sum())
+            if kq < hd:  # Eckart-Young: no rank-kq form is closer than the truncated SVD
+                s = torch.linalg.svdvals(orig)
+                assert float(((orig - new) ** 2).sum()) == pytest.approx(float((s[kq:] ** 2).sum()), rel=1e-3)
+        assert err == pytest.approx(f.distortion, rel=1e-3, abs=1e-6)
+        if kq == hd:
+            assert err < 1e-6
+
+
+def test_lowrank_qk_through_compress(whisper, feats):
+    small = compress(whisper, CompressionConfig(method="lowrank-qk", sparsity=0.5, preset="decoder-self-qk",
+                                                units="foldable"))
+    qs = [l for l in find_layers(whisper.model) if l.kind == "q" and l.part == "decoder" and l.group == "self_attn"]
+    assert set(small.compression["attention"]) == {l.name.rpartition(".")[0] for l in qs}
+    assert all(d == {"qk_dim": 8} for d in small.compression["attention"].values())
+    with torch.no_grad():
+        ids = small.model.generate(feats, max_new_tokens=6, do_sample=False)
+    assert ids.shape[1] > 4
+    with pytest.raises(PlanError, match="query/key dims"):
+        compress(whisper, CompressionConfig(method="lowrank-qk", sparsity=0.5, preset="encoder-fc1", units="foldable"))

@@ -15,8 +15,8 @@ from prunelab.methods.registry import check_k
 def test_builtin_methods_and_their_facts():
     assert method_names()[:3] == ["kmeans", "magnitude", "magnitude-unstructured"]  # paper, then baselines
     assert set(method_names()) == set(METHODS) == {"kmeans", "magnitude", "magnitude-unstructured", "kmeans-weighted",
-                                                  "representative", "hybrid", "predictive"}
-    assert [n for n, m in METHODS.items() if m.folds] == ["predictive"]
+                                                  "representative", "hybrid", "predictive", "lowrank-qk"}
+    assert sorted(n for n, m in METHODS.items() if m.folds) == ["lowrank-qk", "predictive"]
     assert METHODS["kmeans"].origin == "paper" and "the paper" in METHODS["kmeans"].help
     assert {n for n, m in METHODS.items() if m.origin == "baseline"} == {"magnitude", "magnitude-unstructured"}
     assert {n for n, m in METHODS.items() if m.needs_importance} == {"kmeans-weighted", "representative", "hybrid"}
@@ -39,11 +39,24 @@ def test_every_layer_method_returns_its_declared_result_kind(name):
 @pytest.mark.parametrize("name", sorted(n for n in METHODS if METHODS[n].folds))
 def test_every_unit_method_folds_its_unit(name):
     torch.manual_seed(0)
-    w, b, w2, b2 = torch.randn(12, 5), torch.randn(12), torch.randn(4, 12), torch.randn(4)
+    w, b = torch.randn(12, 5), torch.randn(12)
     with pytest.raises(PlanError, match="units='foldable'"):
         get_method(name).apply(w, b, 6)
-    unit = get_method(name).apply(w, b, 6, context=UnitContext("ffn-neuron", w2, b2, torch.ones(5), torch.zeros(5)))
-    assert isinstance(unit, FoldedUnit) and unit.weight.shape == (6, 5) and unit.partner_weight.shape == (4, 6)
+    ffn = UnitContext("ffn-neuron", torch.randn(4, 12), torch.randn(4), torch.ones(5), torch.zeros(5))
+    qk = UnitContext("qk-dim", torch.randn(12, 5), None, torch.ones(5), torch.zeros(5), heads=2)
+    fits = [c for c in (ffn, qk) if not _refuses(name, w, b, c)]
+    assert len(fits) == 1  # each unit-level method folds one kind of unit and refuses the others readably
+    unit = get_method(name).apply(w, b, 6, context=fits[0])
+    assert isinstance(unit, FoldedUnit) and unit.weight.shape == (6, 5)
+    assert unit.partner_weight.shape == ((4, 6) if fits[0] is ffn else (6, 5))
+
+
+def _refuses(name, w, b, context) -> bool:
+    try:
+        get_method(name).apply(w, b, 6, context=context)
+    except PlanError:
+        return True
+    return False
 
 
 def test_unknown_method_and_options_are_readable_errors():

@@ -165,15 +165,21 @@ def layer_result(
     return cache.get_or_compute(key, compute) if cache is not None else compute()
 
 
-def unit_context(model: nn.Module, layer: LayerInfo) -> UnitContext:
+def unit_context(model: nn.Module, layer: LayerInfo, layers: list[LayerInfo] | None = None) -> UnitContext:
     """What a unit-level method may read about the unit ``layer`` leads, from the ORIGINAL ``model``'s weights."""
     if layer.unit is None:
         raise PlanError(f"Layer {layer.name!r} ({layer.kind}) leads no foldable unit.")
     partner = model.get_submodule(layer.partner)
-    norm = model.get_submodule(layer.norm) if layer.norm else None
+    partner_info = next((l for l in (layers if layers is not None else find_layers(model)) if l.name == layer.partner),
+                        None)
     detach = lambda t: None if t is None else t.detach()  # noqa: E731
+    norm = model.get_submodule(layer.norm) if layer.norm else None
+    pnorm = None
+    if partner_info is not None and partner_info.norm and partner_info.norm != layer.norm:
+        pnorm = model.get_submodule(partner_info.norm)
     return UnitContext(layer.unit, partner.weight.detach(), detach(getattr(partner, "bias", None)),
-                       detach(getattr(norm, "weight", None)), detach(getattr(norm, "bias", None)), layer.heads)
+                       detach(getattr(norm, "weight", None)), detach(getattr(norm, "bias", None)), layer.heads,
+                       detach(getattr(pnorm, "weight", None)), detach(getattr(pnorm, "bias", None)))
 
 
 def _linear(weight: Tensor, bias: Tensor | None, like: nn.Module) -> nn.Linear:

@@ -29,6 +29,7 @@ PRESETS: dict[str, Callable[[LayerInfo], bool]] = {
     "decoder": lambda l: l.part == "decoder",
     "attention-values": lambda l: l.kind == "v",
     "attention-qk": lambda l: l.kind == "q",
+    "decoder-self-qk": lambda l: l.kind == "q" and l.part == "decoder" and l.group == "self_attn",
     "foldable": lambda l: l.unit is not None,
     "encoder-foldable": lambda l: l.part == "encoder" and l.unit is not None,
 }
@@ -43,6 +44,7 @@ PRESET_HELP = {
     "decoder": "decoder layers only",
     "attention-values": "attention value projections (with units='foldable': value dims per head, out_proj folded)",
     "attention-qk": "attention query projections (with units='foldable': query/key dims per head, k_proj folded)",
+    "decoder-self-qk": "decoder self-attention query projections (with units='foldable': query/key dims per head)",
     "foldable": "every foldable unit: FFN neurons (fc1), value dims (v) and query/key dims (q) per head",
     "encoder-foldable": "the encoder's foldable units: FFN neurons, value dims and query/key dims per head",
 }

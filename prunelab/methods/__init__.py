@@ -5,7 +5,7 @@ how to add one). Nothing here knows about models, plans or modules.
 """
 from __future__ import annotations
 
-from . import clustering, magnitude, predictive  # noqa: F401  (registration)
+from . import clustering, lowrank, magnitude, predictive  # noqa: F401  (registration)
 from .clustering import (HybridOptions, hybrid_channels, kmeans_channels, kmeans_weighted_channels,
                          representative_channels)
 from .magnitude import magnitude_channels, magnitude_unstructured
