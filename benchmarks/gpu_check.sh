@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else '')"
 status=0
-python3 -m pytest -q -p no:cacheprovider tests/test_kmeans.py -k "cuda or accelerator or batched" || status=1
+python3 -m pytest -q -p no:cacheprovider tests/kmeans -k "cuda or accelerator or batched" || status=1
 for sparsity in 0.5 0.1; do
   python3 benchmarks/bench_compress_model.py --large-v3 --sparsity "$sparsity" --init auto,k-means++ ${LIMIT:+--limit "$LIMIT"} || status=1
 done

@@ -1,0 +1,62 @@
+"""Gram matrices ``G = X X^T``: the kernel space in which k-means on weight rows is cheap.
+
+In compression ``N`` (channels, 384..5120) is comparable to or smaller than ``D`` and ``K`` is a large
+fraction of ``N``.  ``method="auto"`` then works in *kernel space*: the Gram matrix ``G = X X^T``
+(``[N, N]``) is computed once; k-means++ candidate distances become row look-ups of
+``|x_i|^2 + |x_j|^2 - 2 G_ij`` (:mod:`.seeding`); and since a centroid is a weighted mean of its
+members, ``C X^T = A G`` with ``A`` the normalised ``[K, N]`` assignment matrix, which is a row
+scatter-add of ``G`` in ``O(N^2)`` instead of an ``O(N K D)`` matrix product (:mod:`.lloyd`).  Ward's
+costs are read off ``G`` as well (:mod:`.ward`).
+
+On CPU small Gram matrices come from BLAS ``syrk`` (half the flops of a product, then a mirror copy),
+run with one BLAS thread; larger ones from a plain product with the caller's torch threads.
+scipy (for ``syrk``) and threadpoolctl are imported only here, when first needed: importing scipy
+takes ~0.3 s, which ``import prunelab`` should not pay.
+"""
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .threads import caller_threads
+
+if TYPE_CHECKING:
+    from threadpoolctl import ThreadpoolController
+
+#: On CPU, Gram matrices up to this N come from BLAS ``syrk`` (half the flops of a product, then a
+#: mirror copy); above it the mirror copy costs more than it saves and a plain product is used.
+SYRK_MAX_N = 1024
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    """One controller for the process, built on first use (building one scans the loaded shared libraries)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def gram(X: Tensor) -> Tensor:
+    """``X X^T`` for ``X`` of shape ``[B, N, D]``: ``[B, N, N]``, same dtype.  One large product, so it
+    runs with the caller's threads; on CPU up to :data:`SYRK_MAX_N` points through BLAS ``syrk``."""
+    B, N, D = X.shape
+    if X.device.type == "cpu" and N <= SYRK_MAX_N:
+        from scipy.linalg.blas import dsyrk, ssyrk  # (here: scipy takes ~0.3 s to import)
+
+        syrk = dsyrk if X.dtype == torch.float64 else ssyrk
+        out = []
+        # one BLAS thread: these products take 1-6 ms, and OpenBLAS's idle workers would spin for ~0.1 s
+        # of CPU after each call, taking a core from whatever runs next
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            for b in range(B):
+                U = syrk(1.0, X[b].numpy().T, trans=1)  # upper triangle of X X^T, zeros below
+                G = U + U.T
+                np.fill_diagonal(G, np.diagonal(U))
+                out.append(torch.from_numpy(G))
+        return torch.stack(out)
+    with caller_threads(X.device):
+        return torch.bmm(X, X.transpose(1, 2))
