@@ -7,7 +7,7 @@ from __future__ import annotations
 from .audio import SAMPLE_RATE, load_audio
 from .data import Utterance, load_eval_set
 from .metrics import wer, word_diff
-from .transcribe import transcribe, transcribe_many
+from .transcribe import transcribe, transcribe_batch, transcribe_many
 
-__all__ = ["SAMPLE_RATE", "Utterance", "load_audio", "load_eval_set", "transcribe", "transcribe_many", "wer",
+__all__ = ["SAMPLE_RATE", "Utterance", "load_audio", "load_eval_set", "transcribe", "transcribe_batch", "transcribe_many", "wer",
            "word_diff"]
