@@ -33,6 +33,21 @@ HOW_TEXT = """
   both layers become genuinely smaller dense layers — a smaller, faster model, not just a zero mask.
 * No data and no training are needed: only the weights themselves.
 
+### Folding inside attention (choose *Foldable units* on the Compress tab)
+
+Attention has units that fold too, head by head, without touching the residual stream:
+
+* **Value dimensions.** Each head mixes its value vectors with attention weights, then *out_proj* reads
+  them. Value dimensions of one head whose v_proj rows share a centroid give identical value columns, so
+  out_proj **adds up their columns**: v_proj and out_proj both shrink.
+* **Query/key dimensions.** A head scores a query against a key by *Σ_d q_d k_d*. If query dimensions d
+  and d' share a centroid (q_d = q_d'), then *q_d k_d + q_d' k_d' = q_d (k_d + k_d')*: q_proj keeps one row
+  and k_proj the **sum of the two rows**. The softmax scale stays the original 1/√(head size).
+  (`lowrank-qk` goes further: it keeps each head's best low-rank score form.)
+* **Compensation without data.** `predictive` asks which FFN neurons the others predict best under a
+  Gaussian model of the LayerNorm output (built from the weights alone), removes those, and adds each one's
+  predictable part to its best predictor's fc2 column and fc2's bias.
+
 **The baseline beside it:** *structured magnitude pruning* keeps the K channels with the largest norm and
 drops the others (they output 0). *Unstructured magnitude pruning* zeroes the smallest individual
 weights. The pictures below use the real channels of the layer you choose.
