@@ -1,0 +1,173 @@
+"""Fidelity study with a protocol that cannot fool itself: tune on one set, choose, then test once.
+
+    python benchmarks/fidelity_study.py run --set tune            # every candidate on the tune clips
+    python benchmarks/fidelity_study.py choose                    # the fixed rule picks on tune rows only
+    python benchmarks/fidelity_study.py run --set test            # baselines + the choice, on test, once
+    python benchmarks/fidelity_study.py report                    # markdown tables (tune and test columns)
+
+Protocol (fixed before any test clip was transcribed by a compressed model):
+
+* ``benchmarks/clips/tune`` (28 clips) is the only set any choice looks at; ``benchmarks/clips/test`` (48
+  clips: other sentences, held-out voices and noise/speed/pitch variants) is transcribed once per row
+  of the final grid, and nothing is re-chosen after that.
+* Compression is data-free: no clip is ever used to compute a compression.
+* The choice rule (``choose``) is written below, not picked after looking: for target (a) the candidate
+  method on ``encoder-fc1`` with the lowest mean tune WER over 10/20/30 %; for target (b) the
+  candidate setting with the most parameters removed whose tune WER is within 3 points of the
+  uncompressed model's tune WER (none: target (b) is reported as missed).
+* Rows are appended to ``benchmarks/study/<set>.jsonl`` (with every hypothesis), so an interrupted run
+  resumes where it stopped.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from prunelab import CompressionConfig, compress, load_model, wer  # noqa: E402
+from prunelab.compression import LayerCache  # noqa: E402
+from prunelab.speech.data import load_eval_set  # noqa: E402
+from prunelab.speech.transcribe import transcribe_batch  # noqa: E402
+
+OUT = HERE / "study"
+SETS = {"tune": HERE / "clips" / "tune", "test": HERE / "clips" / "test"}
+SPARSITIES = (0.1, 0.2, 0.3)
+
+
+def job(method: str, preset: str, sparsity: float, units: str = "channels", **options) -> dict:
+    label = f"{method}{'(' + ','.join(f'{k}={v}' for k, v in sorted(options.items())) + ')' if options else ''}" \
+            f" {preset}/{units} {sparsity:.0%}"
+    return dict(label=label, method=method, preset=preset, sparsity=sparsity, units=units, options=options)
+
+
+# Target (a): methods on the encoder FFN neurons. kmeans and magnitude are the paper's comparison.
+CANDIDATES_A = ["kmeans", "magnitude", "representative", "predictive"]
+# Target (b): settings that remove more of the whole model (foldable units beyond the encoder FFN).
+CANDIDATES_B = [("lowrank-qk", "decoder-self-qk", 0.5)]  # the cheapest unit per parameter in the research (NOTES)
+
+
+def tune_grid() -> list[dict]:
+    jobs = [job(m, "encoder-fc1", s, "foldable" if m == "predictive" else "channels")
+            for s in SPARSITIES for m in CANDIDATES_A]
+    jobs += [job(m, p, s, "foldable") for m, p, s in CANDIDATES_B]
+    return list({j["label"]: j for j in jobs}.values())
+
+
+def test_grid(baselines_only: bool = False, choice_only: bool = False) -> list[dict]:
+    """The final grid: the paper's baselines (fixed whatever the choice, so they may run first) and the choice."""
+    baselines = [job(m, "encoder-fc1", s) for s in SPARSITIES for m in ("kmeans", "magnitude")]
+    if baselines_only:
+        return baselines
+    choice = json.loads((OUT / "choice.json").read_text())
+    jobs = ([] if choice_only else baselines) + [job(choice["a"]["method"], "encoder-fc1", s, choice["a"]["units"]) for s in SPARSITIES]
+    if choice.get("b"):
+        b = choice["b"]
+        jobs.append(job(b["method"], b["preset"], b["sparsity"], b["units"], **b.get("options", {})))
+    return list({j["label"]: j for j in jobs}.values())
+
+
+def load_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    OUT.mkdir(exist_ok=True)
+    out = OUT / f"{args.set}{'-' + args.part if args.part else ''}.jsonl"
+    done = {r["label"] for r in rows_of(args.set)}
+    utts = load_eval_set(SETS[args.set])
+    refs = [u.text for u in utts]
+    model = load_model()
+    cache = LayerCache(max_bytes=1024 * 2**20)
+    grid = [] if args.choice_only else [dict(label="uncompressed", method="none", preset="-", sparsity=0.0,
+                                             units="-", options={})]
+    grid += tune_grid() if args.set == "tune" else test_grid(args.baselines_only, args.choice_only)
+    if getattr(args, "only_a", False):
+        grid = [j for j in grid if j["preset"] in ("-", "encoder-fc1") and j["sparsity"] in (0.0, *SPARSITIES)
+                and j["method"] in ("none", *CANDIDATES_A)]
+    todo = [j for j in grid if j["label"] not in done and j["label"] not in (args.skip or [])]
+    print(f"{len(utts)} {args.set} clips; {len(todo)} of {len(grid)} rows to run -> {out}", flush=True)
+    for n, j in enumerate(todo, 1):
+        t0 = time.perf_counter()
+        if j["method"] == "none":
+            small, removed, sparsity = model, 0.0, 0.0
+        else:
+            config = CompressionConfig(method=j["method"], sparsity=j["sparsity"], preset=j["preset"],
+                                       units=j["units"], options=j["options"])
+            small = compress(model, config, cache=cache)
+            removed, sparsity = small.compression["params_removed"], small.compression["sparsity"]
+        t1 = time.perf_counter()
+        hyps = transcribe_batch(small, [u.audio for u in utts])
+        row = dict(j, set=args.set, wer=wer(refs, hyps), params_removed=removed, model_sparsity=sparsity,
+                   clips=len(utts), compress_s=round(t1 - t0, 1), transcribe_s=round(time.perf_counter() - t1, 1),
+                   ids=[u.id for u in utts], hyps=hyps)
+        with out.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        print(f"({n}/{len(todo)}) {j['label']:<44s} WER {row['wer']:7.2%}  removed {removed:6.2%}  "
+              f"({row['compress_s']:.0f} s + {row['transcribe_s']:.0f} s)", flush=True)
+
+
+def rows_of(which: str) -> list[dict]:
+    """Every row of a set, from ``<set>.jsonl`` and its parts ``<set>-<part>.jsonl`` (runs made side by side)."""
+    return [r for path in sorted(OUT.glob(f"{which}*.jsonl")) for r in load_rows(path) if r.get("set") == which]
+
+
+def cmd_choose(_: argparse.Namespace) -> None:
+    rows = {r["label"]: r for r in rows_of("tune")}
+    base = rows["uncompressed"]["wer"]
+    mean_a = {}
+    for m in CANDIDATES_A:
+        cells = [rows.get(job(m, "encoder-fc1", s, "foldable" if m == "predictive" else "channels")["label"])
+                 for s in SPARSITIES]
+        if all(cells):
+            mean_a[m] = sum(c["wer"] for c in cells) / len(cells)
+    best_a = min((m for m in mean_a if m not in ("kmeans", "magnitude")), key=mean_a.get)
+    within = [r for r in rows.values() if r["method"] != "none" and r["wer"] <= base + 0.03]
+    best_b = max(within, key=lambda r: r["params_removed"], default=None)
+    choice = {"rule": "a: lowest mean tune WER over 10/20/30 % on encoder-fc1 among the non-baseline candidates; "
+                      "b: most params_removed with tune WER <= uncompressed + 3 points",
+              "tune_uncompressed_wer": base, "tune_mean_wer_a": mean_a,
+              "a": {"method": best_a, "units": "foldable" if best_a == "predictive" else "channels"},
+              "b": None if best_b is None else {k: best_b[k] for k in ("method", "preset", "sparsity", "units",
+                                                                       "options", "params_removed", "wer")}}
+    (OUT / "choice.json").write_text(json.dumps(choice, indent=2) + "\n")
+    print(json.dumps(choice, indent=2))
+
+
+def cmd_report(_: argparse.Namespace) -> None:
+    tune = {r["label"]: r for r in rows_of("tune")}
+    test = {r["label"]: r for r in rows_of("test")}
+    print("| setting | units | params removed (all) | tune WER % | test WER % |")
+    print("|---|---|---|---|---|")
+    for label, r in tune.items():
+        t = test.get(label)
+        test_cell = "" if t is None else f"{100 * t['wer']:.1f}"
+        print(f"| {label} | {r['units']} | {100 * r['params_removed']:.2f} % | {100 * r['wer']:.1f} | {test_cell} |")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--set", choices=list(SETS), required=True)
+    r.add_argument("--only-a", action="store_true", help="tune: only the target (a) rows (and the uncompressed one)")
+    r.add_argument("--skip", action="append", help="a row label not to run this time (repeatable)")
+    r.add_argument("--choice-only", action="store_true", help="test: only the rows of the choice")
+    r.add_argument("--part", help="write to <set>-<part>.jsonl (a second run side by side; rows are merged)")
+    r.add_argument("--baselines-only", action="store_true",
+                   help="test: only the uncompressed model and the paper's baselines (they do not depend on the choice)")
+    r.set_defaults(func=cmd_run)
+    sub.add_parser("choose").set_defaults(func=cmd_choose)
+    sub.add_parser("report").set_defaults(func=cmd_report)
+    args = p.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
