@@ -17,10 +17,11 @@ from .allocate import allocate
 from .layers import LayerInfo
 from .plan import Plan, check_preset, check_units
 
-RECOMMENDED = {"method": "representative", "allocate": "auto", "preset": "encoder-fc1", "units": "channels"}
-"""The setting that won ``benchmarks/WER_STUDY.md`` (method, layer allocation, the layers it was measured on,
-and what its K counts); ``"recommended"`` resolves to it. Preset, allocation and units apply where the caller
-gives none."""
+RECOMMENDED = {"method": "predictive", "allocate": "uniform", "preset": "encoder-fc1", "units": "foldable"}
+"""The setting chosen on the tune clips by the fixed rule of ``benchmarks/fidelity_study.py`` (lowest mean tune
+WER over 10/20/30 % of the encoder FFN neurons; see ``benchmarks/WER_STUDY.md`` for its test-set WER):
+method, layer allocation, the layers it was measured on, and what its K counts. ``"recommended"`` resolves to
+it; preset, allocation and units apply where the caller gives none."""
 
 ALLOCATIONS = ("uniform", "auto")
 """``uniform``: the same sparsity on every selected layer; ``auto``: K per layer from data-free sensitivity curves."""
