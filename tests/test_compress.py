@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from independent import expected_dense, keep_largest, linear_out, original_rows, reference_model
 from prunelab.compression import CompressionConfig, compress, method_choices, resolve_method
+from prunelab.compression.compress import unit_context
 from prunelab.compression.cache import LayerCache
 from prunelab.compression.layers import find_layers
 from prunelab.compression.plan import UNITS, Plan
@@ -194,6 +195,77 @@ def test_clustered_linear_and_folds_match_the_original_layers():
     p1, p2 = fold_ffn(pruned, fc2)
     assert p1.out_features == 10 and p2.in_features == 10
     torch.testing.assert_close(p2(F.gelu(p1(x))), fc2(F.gelu(h.float())), rtol=1e-5, atol=1e-5)
+
+
+def test_clustered_linear_without_bias_and_in_float64():
+    torch.manual_seed(5)
+    original = torch.nn.Linear(8, 12, bias=False).double()
+    layer = to_module(kmeans_channels(original.weight, None, 4, seed=0), like=original)
+    dense = layer.dense()
+    assert dense.bias is None and dense.weight.dtype == torch.float64 and layer.weight.dtype == torch.float64
+    w = original.weight.detach()
+    expected = torch.stack([w[layer.index == layer.index[c]].mean(0) for c in range(12)])
+    x = torch.randn(3, 8, dtype=torch.float64)
+    torch.testing.assert_close(dense(x), x @ expected.T)
+    torch.testing.assert_close(layer(x), x @ expected.T)
+
+
+def test_magnitude_unstructured_extremes():
+    w = torch.tensor([[0.5, -3.0], [2.0, 0.1]])
+    assert torch.equal(magnitude_unstructured(w, 0.25), torch.tensor([[0.0, -3.0], [0.0, 0.0]]))  # one weight kept
+    assert torch.equal(magnitude_unstructured(w, 0.0), torch.zeros_like(w))
+    assert torch.equal(magnitude_unstructured(w, 1.0), w)
+    half = magnitude_unstructured(w.double(), 0.5)
+    assert half.dtype == torch.float64 and torch.equal(half, torch.tensor([[0.0, -3.0], [2.0, 0.0]], dtype=torch.float64))
+
+
+def _compress_with_some_preset(sm, method, units, **config):
+    """compress() with the first unit kind a method takes: per-layer methods every layer, unit-level ones FFN
+    neurons, query/key dims or value dims (a unit-level method may take only one kind)."""
+    unit_level = getattr(METHODS[resolve_method(method)[0]], "folds", False)
+    for preset in (["fc1", "attention-qk", "attention-values"] if unit_level else ["uniform"]):
+        try:
+            return compress(sm, CompressionConfig(method=method, preset=preset, units=units, **config))
+        except PlanError:
+            continue
+    raise AssertionError(f"{method} compressed nothing")
+
+
+@pytest.mark.parametrize("method,units", UNIT_CASES)
+def test_compress_keeps_the_models_dtype(tiny_ctc, method, units):
+    tiny_ctc.model.double()
+    small = _compress_with_some_preset(tiny_ctc, method, units, sparsity=0.3)
+    assert small.compression["modules"]
+    assert {p.dtype for p in small.model.parameters()} == {torch.float64}
+    with torch.no_grad():
+        assert small.model(torch.randn(1, 8000, dtype=torch.float64)).logits.dtype == torch.float64
+
+
+def test_unit_context_is_read_from_the_original_unit(tiny_whisper):
+    """What unit-level methods are handed: the partner's weights and bias, the LayerNorms the leader (and, where
+    it differs, the partner) reads; from the original model (the tiny models' norms are not identity)."""
+    model = tiny_whisper.model
+    by_label = {l.label: l for l in find_layers(model)}
+    get = model.get_submodule
+    fc1 = by_label["enc.1.fc1"]
+    ctx = unit_context(model, fc1)
+    norm = get("model.encoder.layers.1.final_layer_norm")
+    assert ctx.unit == "ffn-neuron" and ctx.heads is None
+    assert torch.equal(ctx.partner_weight, get(by_label["enc.1.fc2"].name).weight)
+    assert torch.equal(ctx.partner_bias, get(by_label["enc.1.fc2"].name).bias)
+    assert torch.equal(ctx.ln_weight, norm.weight) and torch.equal(ctx.ln_bias, norm.bias)
+    assert ctx.partner_ln_weight is None and ctx.partner_ln_bias is None  # fc2 reads fc1, not a LayerNorm
+    cross_q = by_label["dec.0.cross.q"]
+    ctx = unit_context(model, cross_q, find_layers(model))
+    q_norm, k_norm = get("model.decoder.layers.0.encoder_attn_layer_norm"), get("model.encoder.layer_norm")
+    assert ctx.unit == "qk-dim" and ctx.heads == 4 and ctx.partner_bias is None  # Whisper's k_proj has no bias
+    assert torch.equal(ctx.partner_weight, get(by_label["dec.0.cross.k"].name).weight)
+    assert torch.equal(ctx.ln_weight, q_norm.weight) and torch.equal(ctx.ln_bias, q_norm.bias)
+    assert torch.equal(ctx.partner_ln_weight, k_norm.weight) and torch.equal(ctx.partner_ln_bias, k_norm.bias)
+    self_q = unit_context(model, by_label["dec.0.q"])  # self-attention: q and k read the same LayerNorm
+    assert self_q.partner_ln_weight is None and self_q.partner_ln_bias is None
+    with pytest.raises(PlanError, match="leads no foldable unit"):
+        unit_context(model, by_label["enc.1.fc2"])
 
 
 def test_to_module_keeps_the_results_bias_and_the_layers_dtype():

@@ -92,7 +92,7 @@ def test_compress_passes_original_importance_and_caches(tiny_whisper):
 
 
 def test_auto_allocation_through_compress(tiny_whisper):
-    small = compress(tiny_whisper, CompressionConfig(method="recommended", allocate="auto", sparsity=0.3, preset="ffn"))
+    small = compress(tiny_whisper, CompressionConfig(method="representative", allocate="auto", sparsity=0.3, preset="ffn"))
     layers = [l for l in find_layers(tiny_whisper.model) if l.group == "ffn"]
     plan = small.compression["plan"]
     assert set(plan) == {l.name for l in layers}
@@ -101,3 +101,96 @@ def test_auto_allocation_through_compress(tiny_whisper):
     assert abs(removed / total - 0.3) * total <= sum(l.in_features + 1 for l in layers)
     assert small.compression["allocate"] == "auto"
     assert len(set(1 - plan[l.name] / l.channels for l in layers)) > 1  # genuinely mixed
+
+
+def _partition(labels: torch.Tensor) -> set[frozenset[int]]:
+    """The groups of channels, whatever their numbering."""
+    return {frozenset((labels == g).nonzero().squeeze(1).tolist()) for g in labels.unique().tolist()}
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+@pytest.mark.parametrize("max_iter", [1, 100])
+def test_methods_cluster_with_the_seed_and_iterations_they_are_given(seed, max_iter):
+    """Each clustering method's groups are the engine's k-means groups for the same seed and iteration cap
+    (K < C/2: k-means++ seeding, which depends on the seed)."""
+    from prunelab.kmeans import kmeans
+
+    torch.manual_seed(7)
+    w, b, imp = torch.randn(40, 6), torch.randn(40), torch.rand(40) + 0.1
+    rows = torch.cat([w, b[:, None]], 1)
+    plain = _partition(kmeans(rows, 5, seed=seed, max_iter=max_iter).labels)
+    weighted = _partition(kmeans(rows, 5, seed=seed, max_iter=max_iter, sample_weight=imp ** 2 + 1e-12).labels)
+    kw = dict(seed=seed, max_iter=max_iter)
+    assert _partition(get_method("kmeans").apply(w, b, 5, **kw).index) == plain
+    assert _partition(representative_channels(w, b, 5, importance=imp, **kw).index) == plain
+    assert _partition(kmeans_weighted_channels(w, b, 5, importance=imp, **kw).index) == weighted
+    assert _partition(hybrid_channels(w, b, 5, importance=imp, dead_ratio=0.0, **kw).index) == plain
+    # hybrid with dead channels: the survivors are clustered with the same seed
+    imp_dead = imp.clone()
+    imp_dead[:3] = 1e-4
+    g = hybrid_channels(w, b, 5, importance=imp_dead, **kw)
+    keep = (g.index < 5).nonzero().squeeze(1)
+    assert {0, 1, 2}.isdisjoint(keep.tolist()) and len(keep) >= 40 - int(35 * 0.5)
+    survivors = _partition(kmeans(rows[keep], 5, **kw).labels)
+    assert _partition(g.index[keep]) == survivors
+
+
+def test_the_seed_matters_here():
+    """(So the test above can tell a seed that is passed on from one that is dropped.)"""
+    from prunelab.kmeans import kmeans
+
+    torch.manual_seed(7)
+    rows = torch.cat([torch.randn(40, 6), torch.randn(40)[:, None]], 1)
+    assert _partition(kmeans(rows, 5, seed=0, max_iter=1).labels) != _partition(kmeans(rows, 5, seed=3, max_iter=1).labels)
+    assert _partition(kmeans(rows, 5, seed=0, max_iter=1).labels) != _partition(kmeans(rows, 5, seed=0).labels)
+
+
+@pytest.mark.parametrize("name", ["kmeans", "magnitude", "magnitude-unstructured", "kmeans-weighted", "representative",
+                                  "hybrid"])
+def test_calling_a_method_directly_uses_the_registry_defaults(name):
+    """A method's own defaults (seed, max_iter, options) are the ones compress() uses when given none."""
+    torch.manual_seed(8)
+    w, b, imp = torch.randn(40, 6), torch.randn(40), torch.rand(40) + 0.1
+    imp[:4] = 1e-3  # some near-dead channels, so hybrid's options matter
+    method = get_method(name)
+    extra = {"importance": imp} if method.needs_importance else {}
+    direct, registered = method.fn(w, b, 5, **extra), method.apply(w, b, 5, importance=imp)
+    assert all(torch.equal(a, r) for a, r in zip(direct.dense(), registered.dense()))
+
+
+def test_hybrid_options_bounds():
+    from prunelab.errors import PlanError
+    from prunelab.methods import HybridOptions
+
+    for ok in ({"dead_ratio": 0.0}, {"max_drop_fraction": 0.0}, {"max_drop_fraction": 1.0}, {"dead_ratio": 3.0}):
+        assert CompressionConfig(method="hybrid", sparsity=0.1, options=ok).options == HybridOptions(**ok)
+    for bad in ({"dead_ratio": -0.1}, {"dead_ratio": float("nan")}, {"max_drop_fraction": -0.1},
+                {"max_drop_fraction": 1.1}):
+        with pytest.raises(PlanError, match="hybrid needs"):
+            HybridOptions(**bad)
+
+
+def _rows_with_norms(norms: list[float], d: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight [C, d] and bias [C] whose channel i is ``norms[i]`` times a unit vector (exact norms)."""
+    rows = torch.zeros(len(norms), d + 1)
+    for i, n in enumerate(norms):
+        rows[i, i % (d + 1)] = n
+    return rows[:, :-1].contiguous(), rows[:, -1].contiguous()
+
+
+def test_hybrid_dead_channel_rule():
+    """Dead: score (row norm x importance) strictly below dead_ratio x median; at most max_drop_fraction of the
+    C - K channels to remove, lowest scores first."""
+    dropped = lambda g: set((g.index == g.k).nonzero().squeeze(1).tolist())  # noqa: E731
+    # scores with median 6: at dead_ratio 0.5 the threshold is 3, so 1 and 2 are dead, the two 3s are not
+    w, b = _rows_with_norms([3.0, 1.0, 3.0, 6.0, 6.0, 7.0, 8.0, 9.0, 2.0])
+    ones = torch.ones(9)
+    assert dropped(hybrid_channels(w, b, 3, importance=ones, dead_ratio=0.5, max_drop_fraction=1.0)) == {1, 8}
+    # exactly one dead channel is dropped too
+    assert dropped(hybrid_channels(w, b, 3, importance=ones, dead_ratio=0.25, max_drop_fraction=1.0)) == {1}
+    # the cap: 6 channels to remove, at most half of them dropped, the lowest scores (ties: the first)
+    assert dropped(hybrid_channels(w, b, 3, importance=ones, dead_ratio=2.0, max_drop_fraction=0.5)) == {1, 8, 0}
+    # importance decides, not the row norm alone: strong rows that nothing reads are dead
+    w2, b2 = _rows_with_norms([5.0] * 9)
+    imp = torch.tensor([1.0, 1.0, 0.01, 1.0, 1.0, 0.02, 1.0, 1.0, 1.0])
+    assert dropped(hybrid_channels(w2, b2, 3, importance=imp)) == {2, 5}

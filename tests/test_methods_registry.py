@@ -110,6 +110,11 @@ def test_a_registered_method_reaches_compress_and_the_cli(tiny_whisper, request)
 
     register_method("keep-first", label="Keep first", help="keeps the first K channels", options=_ScaleOptions)(keep_first)
     request.addfinalizer(lambda: METHODS.pop("keep-first", None))
+    m = METHODS["keep-first"]  # what the registry knows, with the defaults of everything not given
+    assert (m.name, m.label, m.help, m.fn, m.options) == ("keep-first", "Keep first", "keeps the first K channels",
+                                                         keep_first, _ScaleOptions)
+    assert (m.structured, m.needs_importance, m.origin, m.folds) == (True, False, "data-free", False)
+    assert get_method("keep-first") is m and method_names()[-1] == "keep-first"
     small = compress(tiny_whisper, CompressionConfig(method="keep-first", sparsity=0.5, preset="encoder-fc1",
                                                      options={"scale": 2.0}, fold=False))
     assert calls and all(scale == 2.0 for *_, scale in calls)

@@ -94,3 +94,18 @@ def test_plan_json_roundtrip_and_errors(tmp_path, tiny_whisper):
         Plan.from_json("[1, 2]")
     with pytest.raises(PlanError, match="must map layer names"):
         Plan.from_json({"clusters": [1]})
+
+
+def test_plan_json_edges(tmp_path):
+    assert Plan.from_json('  \n {"clusters": {"a": 3}}') == Plan({"a": 3})  # JSON text, not a file name
+    assert Plan.from_json({"a": 4.0, "b": 2}) == Plan({"a": 4, "b": 2})  # whole floats are counts
+    for bad in ("many", True, None, [3], 2.5, "3"):
+        with pytest.raises(PlanError, match="whole number"):
+            Plan.from_json({"a": bad})
+    missing = tmp_path / "missing.json"
+    with pytest.raises(PlanError) as info:
+        Plan.from_json(missing)
+    assert str(info.value) == f"Cannot read plan file {missing}: No such file or directory."
+    named = tmp_path / "plan.json"
+    named.write_text(json.dumps({"clusters": {"couche.é": 2}}), encoding="utf-8")
+    assert Plan.from_json(named) == Plan({"couche.é": 2}) and Plan.from_json(str(named)) == Plan({"couche.é": 2})

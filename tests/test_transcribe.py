@@ -72,6 +72,43 @@ def test_word_diff_insert_and_delete():
     assert word_diff("", "") == []
 
 
+def _edit_distance(a: list[str], b: list[str]) -> int:
+    """Word-level Levenshtein distance, the textbook dynamic programme (independent of jiwer)."""
+    row = list(range(len(b) + 1))
+    for i, wa in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, wb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (wa != wb))
+    return row[-1]
+
+
+def test_corpus_wer_equals_summed_edit_distances_with_empty_lines_anywhere():
+    refs = ["the cat sat", "", "a b c d", "hello world", "", "red blue", "x"]  # (no numbers: the normaliser
+    hyps = ["the bat sat down", "stray words", "", "hello world", "", "blue red", ""]  # would rewrite them)
+    errors = sum(_edit_distance(r.split(), h.split()) for r, h in zip(refs, hyps))
+    words = sum(len(r.split()) for r in refs)
+    assert (errors, words) == (2 + 2 + 4 + 0 + 0 + 2 + 1, 12)  # by hand, line by line
+    assert wer(refs, hyps) == wer(refs, hyps, normalize_text=False) == pytest.approx(errors / words)
+    assert wer(refs[::-1], hyps[::-1]) == pytest.approx(errors / words)  # order does not matter
+    assert wer([None, "a b"], ["", "a b"]) == 0.0 and wer(["a b", "c"], ["a b", None]) == pytest.approx(1 / 3)
+    assert normalize(None) == ""
+    with pytest.raises(ValueError, match="as many hypotheses as references"):
+        wer(["a", "b"], ["a"])
+
+
+def test_word_diff_without_normalising_and_detailed_edges():
+    assert word_diff("The cat.", "the cat") == [("equal", "the cat")]
+    assert word_diff("The cat.", "the cat", normalize_text=False) == [("substitute", "the cat")]
+    assert word_diff_detailed("The cat.", "the cat", normalize_text=False) == [("substitute", "The cat.", "the cat")]
+    assert word_diff_detailed(None, " a b ", normalize_text=False) == [("insert", "", "a b")]
+    assert word_diff_detailed("a b", None, normalize_text=False) == [("delete", "a b", "")]
+    assert word_diff_detailed("", "x y") == [("insert", "", "x y")]
+    assert word_diff_detailed("x y", "") == [("delete", "x y", "")]
+    assert word_diff_detailed("a b", "a x y b") == [("equal", "a", "a"), ("insert", "", "x y"), ("equal", "b", "b")]
+    assert word_diff_detailed("a b c d", "a x y d") == [("equal", "a", "a"), ("substitute", "b c", "x y"),
+                                                        ("equal", "d", "d")]
+
+
 # --- tiny random models: structure only ----------------------------------------------------------
 
 def _ctc_greedy(sm, audio: np.ndarray) -> str:
