@@ -141,14 +141,20 @@ def cmd_choose(_: argparse.Namespace) -> None:
 
 
 def cmd_report(_: argparse.Namespace) -> None:
+    """Markdown: the target (a) grid (method x sparsity, tune / test WER) and every row with params_removed."""
     tune = {r["label"]: r for r in rows_of("tune")}
     test = {r["label"]: r for r in rows_of("test")}
-    print("| setting | units | params removed (all) | tune WER % | test WER % |")
-    print("|---|---|---|---|---|")
+    cell = lambda rows, label: f"{100 * rows[label]['wer']:.1f}" if label in rows else "–"  # noqa: E731
+    print(f"Uncompressed: tune {cell(tune, 'uncompressed')} %, test {cell(test, 'uncompressed')} %.\n")
+    print("| encoder-fc1 | " + " | ".join(f"{s:.0%} tune | {s:.0%} test" for s in SPARSITIES) + " |")
+    print("|---|" + "---|" * (2 * len(SPARSITIES)))
+    for m in CANDIDATES_A:
+        labels = [job(m, "encoder-fc1", s, "foldable" if m == "predictive" else "channels")["label"]
+                  for s in SPARSITIES]
+        print(f"| {m} | " + " | ".join(f"{cell(tune, l)} | {cell(test, l)}" for l in labels) + " |")
+    print("\n| setting | params removed (of all) | tune WER % | test WER % |\n|---|---|---|---|")
     for label, r in tune.items():
-        t = test.get(label)
-        test_cell = "" if t is None else f"{100 * t['wer']:.1f}"
-        print(f"| {label} | {r['units']} | {100 * r['params_removed']:.2f} % | {100 * r['wer']:.1f} | {test_cell} |")
+        print(f"| {label} | {100 * r['params_removed']:.2f} % | {cell(tune, label)} | {cell(test, label)} |")
 
 
 def main() -> None:
