@@ -17,7 +17,7 @@ from prunelab.errors import ModelLoadError, PlanError
 from prunelab.methods import METHODS, get_method, kmeans_channels, magnitude_channels, magnitude_unstructured
 from prunelab.models import SpeechModel, load_model
 from prunelab.models.saved import load_compressed, save_compressed
-from prunelab.modules import ClusteredLinear, fold_ffn, to_module
+from prunelab.modules import ClusteredLinear, build_module, fold_ffn, module_record, to_module
 from prunelab.report.size import size_report
 from prunelab.speech.audio import load_audio
 
@@ -268,6 +268,24 @@ def test_unit_context_is_read_from_the_original_unit(tiny_whisper):
         unit_context(model, by_label["enc.1.fc2"])
 
 
+def test_module_records_rebuild_the_same_modules():
+    torch.manual_seed(6)
+    original = torch.nn.Linear(8, 12)
+    for module in (to_module(kmeans_channels(original.weight, original.bias, 4), like=original),
+                   to_module(kmeans_channels(original.weight, None, 4), like=torch.nn.Linear(8, 12, bias=False)),
+                   torch.nn.Linear(8, 5), torch.nn.Linear(5, 8, bias=False)):
+        rebuilt = build_module(module_record(module))
+        assert type(rebuilt) is type(module) and rebuilt.state_dict().keys() == module.state_dict().keys()
+        assert all(t.shape == module.state_dict()[k].shape for k, t in rebuilt.state_dict().items())
+        assert repr(rebuilt) == repr(module)
+    layer = to_module(kmeans_channels(original.weight, original.bias, 4), like=original)
+    assert repr(layer) == "ClusteredLinear(in_features=8, k=4, out_features=12, bias=True)"
+    with pytest.raises(ModelLoadError) as info:
+        build_module({"type": "Conv1d", "in_features": 8, "out_features": 4, "bias": True})
+    assert str(info.value) == ("The saved model names a module type 'Conv1d' that this version of prunelab does not "
+                               "know; upgrade prunelab or re-save the model.")
+
+
 def test_to_module_keeps_the_results_bias_and_the_layers_dtype():
     torch.manual_seed(4)
     original = torch.nn.Linear(12, 20).double()
@@ -378,7 +396,10 @@ def test_save_load_roundtrip(request, tmp_path, fixture, method, fold):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary folder left behind
     back = load_compressed(folder)
     assert back.compression == small.compression and back.family == sm.family and back.spec == sm.spec
-    assert json.loads((folder / "plan.json").read_text())["clusters"] == small.compression["plan"]
+    plan_file = json.loads((folder / "plan.json").read_text())
+    assert plan_file["clusters"] == small.compression["plan"]
+    assert (plan_file["method"], plan_file["seed"], plan_file["base_model"]) == (method, 0, sm.spec)
+    assert (folder / "generation_config.json").is_file() == (sm.family == "whisper")
     assert ({n: type(m).__name__ for n, m in back.model.named_modules()}
             == {n: type(m).__name__ for n, m in small.model.named_modules()})
     state, saved = small.model.state_dict(), back.model.state_dict()
@@ -410,6 +431,8 @@ def test_saved_whisper_generates_as_before(tiny_whisper, tmp_path):
 
 def test_save_replaces_an_existing_folder_and_refuses_a_foreign_one(tiny_ctc, tmp_path):
     small = compress(tiny_ctc, CompressionConfig(sparsity=0.5))
+    deep = save_compressed(small, tmp_path / "new" / "sub" / "out")  # missing parent folders are made
+    assert load_compressed(deep).compression == small.compression
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "stale.txt").write_text("old")
     folder = save_compressed(small, tmp_path / "out")
@@ -419,3 +442,26 @@ def test_save_replaces_an_existing_folder_and_refuses_a_foreign_one(tiny_ctc, tm
     torch.testing.assert_close(ctc_logits(load_compressed(plain)), ctc_logits(tiny_ctc), rtol=0, atol=0)
     with pytest.raises(ModelLoadError, match="not a model saved by prunelab"):
         load_compressed(tmp_path / "nothing-here")
+
+
+def test_a_failed_save_leaves_nothing_behind(tiny_ctc, tmp_path, monkeypatch):
+    """The folder is written beside its final place (one rename at the end, never through the system temp
+    folder) and a failure removes the partial copy, leaving an earlier save as it was."""
+    import tempfile
+
+    from prunelab.models import saved
+
+    small = compress(tiny_ctc, CompressionConfig(sparsity=0.5))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-system-temp"))  # must not be used
+    first = save_compressed(small, tmp_path / "out")
+    before = sorted(p.name for p in first.iterdir())
+
+    def disk_full(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(saved, "st_save_model", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        save_compressed(compress(tiny_ctc, CompressionConfig(sparsity=0.3)), tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in first.iterdir()) == before
+    assert load_compressed(first).compression == small.compression

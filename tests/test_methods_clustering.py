@@ -194,3 +194,14 @@ def test_hybrid_dead_channel_rule():
     w2, b2 = _rows_with_norms([5.0] * 9)
     imp = torch.tensor([1.0, 1.0, 0.01, 1.0, 1.0, 0.02, 1.0, 1.0, 1.0])
     assert dropped(hybrid_channels(w2, b2, 3, importance=imp)) == {2, 5}
+
+
+def test_argmax_per_group_ties_and_the_empty_cluster_invariant():
+    from prunelab.methods.clustering import argmax_per_group
+
+    score = torch.tensor([1.0, 5.0, 5.0, 2.0, 0.5])
+    labels = torch.tensor([0, 0, 0, 1, 1])
+    assert argmax_per_group(score, labels, 2).tolist() == [1, 3]  # a tie goes to the lowest index
+    with pytest.raises(RuntimeError) as info:
+        argmax_per_group(score, torch.tensor([0, 0, 2, 2, 2]), 3)  # group 1 has no member
+    assert str(info.value) == "empty cluster"
