@@ -16,6 +16,7 @@ import torch
 from prunelab.compression import CompressionConfig, compress, method_choices
 from prunelab.compression.layers import find_layers
 from prunelab.compression.plan import Plan
+from prunelab.methods import METHODS
 from prunelab.speech.audio import load_audio
 from prunelab.speech.metrics import wer
 from prunelab.speech.transcribe import transcribe
@@ -26,7 +27,15 @@ CLIPS = sorted((Path(__file__).resolve().parents[1] / "assets").glob("clip*.wav"
 LIGHT = 0.05
 PROMPT = [50258, 50259, 50359, 50363]  # <|startoftranscript|><|en|><|transcribe|><|notimestamps|>
 
-CASES = {f"{m}-encoder-fc1": dict(method=m, sparsity=LIGHT, preset="encoder-fc1") for m in method_choices()}
+def _light(method: str) -> dict:
+    """A light setting for ``method``: unit-level methods need foldable units, and lowrank-qk query/key units."""
+    if method in METHODS and METHODS[method].folds:
+        preset = "attention-qk" if method == "lowrank-qk" else "encoder-fc1"
+        return dict(method=method, sparsity=LIGHT, preset=preset, units="foldable")
+    return dict(method=method, sparsity=LIGHT, preset="encoder-fc1")
+
+
+CASES = {f"{m}-{_light(m)['preset']}": _light(m) for m in method_choices()}
 CASES["magnitude-unstructured-every-layer"] = dict(method="magnitude-unstructured", sparsity=LIGHT, preset="uniform")
 CASES["kmeans-foldable-query-key"] = dict(method="kmeans", sparsity=LIGHT, preset="attention-qk", units="foldable")
 
