@@ -197,6 +197,22 @@ def test_clustered_linear_and_folds_match_the_original_layers():
     torch.testing.assert_close(p2(F.gelu(p1(x))), fc2(F.gelu(h.float())), rtol=1e-5, atol=1e-5)
 
 
+def test_folds_of_layers_without_bias():
+    torch.manual_seed(9)
+    fc1, fc2 = torch.nn.Linear(6, 20, bias=False), torch.nn.Linear(20, 5, bias=False)
+    x = torch.randn(4, 6)
+    layer = ClusteredLinear.from_groups(kmeans_channels(fc1.weight, None, 7, seed=0))
+    h = F.gelu(layer(x))
+    new1, new2 = fold_ffn(layer, fc2)
+    assert new1.bias is None and new2.bias is None
+    torch.testing.assert_close(new2(F.gelu(new1(x))), fc2(h), rtol=1e-5, atol=1e-6)
+    fc2c = ClusteredLinear.from_groups(kmeans_channels(fc2.weight, None, 3, seed=0))
+    f1, f2 = fold_ffn(layer, fc2c)
+    assert f1.bias is None and f2.bias is None
+    torch.testing.assert_close(f2(F.gelu(f1(x))), fc2c(h), rtol=1e-5, atol=1e-6)
+    assert ClusteredLinear(6, 2, 20).bias is not None  # a bias unless asked otherwise, like nn.Linear
+
+
 def test_clustered_linear_without_bias_and_in_float64():
     torch.manual_seed(5)
     original = torch.nn.Linear(8, 12, bias=False).double()
@@ -442,6 +458,21 @@ def test_save_replaces_an_existing_folder_and_refuses_a_foreign_one(tiny_ctc, tm
     torch.testing.assert_close(ctc_logits(load_compressed(plain)), ctc_logits(tiny_ctc), rtol=0, atol=0)
     with pytest.raises(ModelLoadError, match="not a model saved by prunelab"):
         load_compressed(tmp_path / "nothing-here")
+
+
+def test_load_refuses_weights_that_do_not_match_and_tolerates_a_missing_generation_config(tiny_whisper, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    small = compress(tiny_whisper, CompressionConfig(sparsity=0.3, preset="encoder-fc1"))
+    folder = save_compressed(small, tmp_path / "out")
+    (folder / "generation_config.json").unlink()  # an older or hand-made folder: the model config's defaults
+    assert load_compressed(folder).compression == small.compression
+    tensors = load_file(folder / "model.safetensors")
+    dropped = "model.encoder.layers.0.fc1.weight"
+    save_file({k: v for k, v in tensors.items() if k != dropped}, folder / "model.safetensors")
+    with pytest.raises(ModelLoadError) as info:
+        load_compressed(folder)
+    assert f"Saved weights in {folder} do not match the model: missing ['{dropped}'], unexpected []." == str(info.value)
 
 
 def test_a_failed_save_leaves_nothing_behind(tiny_ctc, tmp_path, monkeypatch):

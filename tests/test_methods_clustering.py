@@ -205,3 +205,22 @@ def test_argmax_per_group_ties_and_the_empty_cluster_invariant():
     with pytest.raises(RuntimeError) as info:
         argmax_per_group(score, torch.tensor([0, 0, 2, 2, 2]), 3)  # group 1 has no member
     assert str(info.value) == "empty cluster"
+
+
+def test_channel_importance_is_checked():
+    from prunelab.errors import PlanError
+    from prunelab.methods.clustering import check_importance
+
+    w, b = torch.randn(6, 3), torch.randn(6)
+    zeros_ok = torch.tensor([0.0, 1.0, 0.0, 2.0, 1.0, 1.0])  # non-negative: zero is allowed
+    assert torch.equal(check_importance(zeros_ok, 6, "cpu"), zeros_ok)
+    assert torch.equal(check_importance(None, 6, "cpu"), torch.ones(6))
+    representative_channels(w, b, 3, importance=zeros_ok)
+    with pytest.raises(PlanError) as info:
+        check_importance(torch.ones(5), 6, "cpu")
+    assert str(info.value) == "Channel importance must have shape [6], got [5]."
+    for bad in (torch.tensor([1.0, -0.5, 1, 1, 1, 1]), torch.tensor([1.0, float("nan"), 1, 1, 1, 1]),
+                torch.tensor([1.0, float("inf"), 1, 1, 1, 1])):
+        with pytest.raises(PlanError) as info:
+            representative_channels(w, b, 3, importance=bad)
+        assert str(info.value) == "Channel importance must be finite and non-negative."

@@ -109,3 +109,31 @@ def test_plan_json_edges(tmp_path):
     named = tmp_path / "plan.json"
     named.write_text(json.dumps({"clusters": {"couche.é": 2}}), encoding="utf-8")
     assert Plan.from_json(named) == Plan({"couche.é": 2}) and Plan.from_json(str(named)) == Plan({"couche.é": 2})
+
+
+def test_plan_file_format_and_names_without_a_close_match(tmp_path, tiny_whisper):
+    layers = find_layers(tiny_whisper.model)
+    plan = Plan({layers[0].name: 3, "model.encoder.layers.0.é": 2})
+    assert plan.to_dict(method="kmeans") == {"format": "prunelab-plan", "version": 1, "method": "kmeans",
+                                             "clusters": {layers[0].name: 3, "model.encoder.layers.0.é": 2}}
+    plan.to_json(tmp_path / "p.json", method="kmeans")
+    assert json.loads((tmp_path / "p.json").read_bytes().decode("utf-8")) == plan.to_dict(method="kmeans")
+    with pytest.raises(PlanError) as info:
+        Plan({"zzz": 3}).validate(layers)  # nothing close: no suggestion
+    assert str(info.value) == "Plan names layer 'zzz', which this model does not have."
+
+
+def test_foldable_plans_name_unit_leaders_with_whole_heads(tiny_whisper):
+    from prunelab.compression import CompressionConfig, compress
+
+    by_label = {l.label: l for l in find_layers(tiny_whisper.model)}
+    q, v, fc1 = by_label["enc.0.q"], by_label["enc.0.v"], by_label["enc.0.fc1"]
+    assert q.heads == 4
+    good = Plan({q.name: 8, v.name: 12, fc1.name: 100})  # 2 and 3 per head
+    good.validate_units(find_layers(tiny_whisper.model), "foldable")
+    small = compress(tiny_whisper, CompressionConfig(plan=good, units="foldable"))
+    assert small.compression["plan"] == good.clusters
+    with pytest.raises(PlanError, match="4 heads"):
+        Plan({q.name: 10}).validate_units(find_layers(tiny_whisper.model), "foldable")
+    with pytest.raises(PlanError, match="only the layers that lead a unit"):
+        Plan({by_label["enc.0.fc2"].name: 10}).validate_units(find_layers(tiny_whisper.model), "foldable")

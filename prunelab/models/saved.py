@@ -78,7 +78,8 @@ def load_compressed(folder: str | os.PathLike, *, device: str | torch.device = "
     missing, unexpected = st_load_model(model, str(folder / WEIGHTS), strict=False)
     if missing or unexpected:
         raise ModelLoadError(
-            f"Saved weights in {folder} do not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}."
+            f"Saved weights in {folder} do not match the model: missing {sorted(missing)[:3]}, "
+            f"unexpected {sorted(unexpected)[:3]}."  # (safetensors gives sets)
         )
     if record["family"] == "whisper" and (folder / "generation_config.json").is_file():
         model.generation_config = GenerationConfig.from_pretrained(folder)
