@@ -50,7 +50,13 @@ def compress(
     if model.compression is not None:
         raise PlanError("This model is already compressed; compress the original model instead.")
     layers = find_layers(model.model)
-    plan = config.resolve_plan(layers, model.model, cache_key=model.spec, progress=progress)
+    if config.plan is None and config.allocate == "output":
+        from .output_allocation import allocate_by_output  # it compresses single groups with compress()
+
+        plan = allocate_by_output(model, config, layers, cache=cache, progress=progress)
+        plan.validate_units(layers, config.units)
+    else:
+        plan = config.resolve_plan(layers, model.model, cache_key=model.spec, progress=progress)
     todo = plan.active(layers)
     new = share_copy(model.model)
     modules: dict[str, nn.Module] = {}
