@@ -12,7 +12,8 @@
 # results: a second run only re-tests mutants of functions that changed (or the globs given). Fast tests only
 # (see pytest_add_cli_args* in pyproject.toml), one thread per test process, JOBS test processes at once
 # (default 2), at nice 10 (NICE) on a shared machine. Afterwards: cd "$MUTATION_DIR" && python -m mutmut browse
-# (or python -m mutmut show NAME) to read a mutant. Not part of CI: the whole core takes hours on 2 shared
+# (or python -m mutmut show NAME) to read a mutant. mutmut keeps a verdict until the mutated function changes;
+# after adding tests, RERUN_SURVIVORS=1 tests the surviving mutants again. Not part of CI: the whole core takes hours on 2 shared
 # cores (TESTING.md has the figures).
 set -euo pipefail
 
@@ -27,6 +28,9 @@ mkdir -p "$DIR"
 find "$DIR" -mindepth 1 -maxdepth 1 ! -name mutants -exec rm -rf {} +
 (cd "$ROOT" && git ls-files -co --exclude-standard -z | tar --null --ignore-failed-read -T - -cf - 2>/dev/null) | tar -xf - -C "$DIR"
 python "$ROOT/benchmarks/mutation_prepare.py" "$DIR"  # @register_method -> a call, so mutmut mutates the methods too
+if [ "${RERUN_SURVIVORS:-0}" = 1 ]; then  # tests changed since the last run: survivors get tested again
+  python "$ROOT/benchmarks/mutation_prepare.py" --reset-survivors "$DIR"
+fi
 
 cd "$DIR"
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
