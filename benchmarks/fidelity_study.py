@@ -39,16 +39,30 @@ SETS = {"tune": HERE / "clips" / "tune", "test": HERE / "clips" / "test"}
 SPARSITIES = (0.1, 0.2, 0.3)
 
 
-def job(method: str, preset: str, sparsity: float, units: str = "channels", **options) -> dict:
+def job(method: str, preset: str, sparsity: float, units: str = "channels", allocate: str = "uniform",
+        **options) -> dict:
     label = f"{method}{'(' + ','.join(f'{k}={v}' for k, v in sorted(options.items())) + ')' if options else ''}" \
-            f" {preset}/{units} {sparsity:.0%}"
-    return dict(label=label, method=method, preset=preset, sparsity=sparsity, units=units, options=options)
+            f" {preset}/{units} {sparsity:.0%}" + ("" if allocate == "uniform" else f" alloc={allocate}")
+    return dict(label=label, method=method, preset=preset, sparsity=sparsity, units=units, options=options,
+                allocate=allocate)
 
 
 # Target (a): methods on the encoder FFN neurons. kmeans and magnitude are the paper's comparison.
 CANDIDATES_A = ["kmeans", "magnitude", "representative", "predictive"]
 # Target (b): settings that remove more of the whole model (foldable units beyond the encoder FFN).
 CANDIDATES_B = [("lowrank-qk", "decoder-self-qk", 0.5)]  # the cheapest unit per parameter in the research (NOTES)
+
+
+# Round 2 (session 4, written before any of its rows ran; test rows of round 1 had been seen, so round 2 only
+# adds candidates and a rule fixed here): allocation that follows the model's output (allocate="output",
+# prunelab/compression/output_allocation.py) against uniform and the per-layer weight-distortion "auto", and
+# one more target (b) attempt: predictive on every FFN (encoder and decoder) at 15 % = 5.2 % of all parameters,
+# output-allocated. Rule (choose2): "output" replaces "uniform" in `recommended` only if its mean tune WER over
+# 10/20/30 % is lower than uniform predictive's; target (b) as in round 1 over all tune rows. Test runs once per
+# round-2 row after choose2, whatever the choice (they are the comparison the issue asks for).
+ROUND2 = [job("predictive", "encoder-fc1", s, "foldable", "output") for s in SPARSITIES] + [
+    job("predictive", "encoder-fc1", 0.2, "foldable", "auto"),
+    job("predictive", "fc1", 0.15, "foldable", "output")]
 
 
 def tune_grid() -> list[dict]:
@@ -87,7 +101,11 @@ def cmd_run(args: argparse.Namespace) -> None:
     cache = LayerCache(max_bytes=1024 * 2**20)
     grid = [] if args.choice_only else [dict(label="uncompressed", method="none", preset="-", sparsity=0.0,
                                              units="-", options={})]
-    grid += tune_grid() if args.set == "tune" else test_grid(args.baselines_only, args.choice_only)
+    if args.round2:
+        grid += ROUND2 + ([] if args.set == "tune" else [job(**{k: v for k, v in json.loads(
+            (OUT / "choice.json").read_text())["b"].items() if k in ("method", "preset", "sparsity", "units")})])
+    else:
+        grid += tune_grid() if args.set == "tune" else test_grid(args.baselines_only, args.choice_only)
     if getattr(args, "only_a", False):
         grid = [j for j in grid if j["preset"] in ("-", "encoder-fc1") and j["sparsity"] in (0.0, *SPARSITIES)
                 and j["method"] in ("none", *CANDIDATES_A)]
@@ -99,7 +117,7 @@ def cmd_run(args: argparse.Namespace) -> None:
             small, removed, sparsity = model, 0.0, 0.0
         else:
             config = CompressionConfig(method=j["method"], sparsity=j["sparsity"], preset=j["preset"],
-                                       units=j["units"], options=j["options"])
+                                       units=j["units"], options=j["options"], allocate=j.get("allocate", "uniform"))
             small = compress(model, config, cache=cache)
             removed, sparsity = small.compression["params_removed"], small.compression["sparsity"]
         t1 = time.perf_counter()
@@ -165,6 +183,7 @@ def main() -> None:
     r.add_argument("--only-a", action="store_true", help="tune: only the target (a) rows (and the uncompressed one)")
     r.add_argument("--skip", action="append", help="a row label not to run this time (repeatable)")
     r.add_argument("--choice-only", action="store_true", help="test: only the rows of the choice")
+    r.add_argument("--round2", action="store_true", help="the round-2 rows (output allocation; see ROUND2)")
     r.add_argument("--part", help="write to <set>-<part>.jsonl (a second run side by side; rows are merged)")
     r.add_argument("--baselines-only", action="store_true",
                    help="test: only the uncompressed model and the paper's baselines (they do not depend on the choice)")

@@ -134,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--seed", type=int, default=0)
         sp.add_argument("--allocate", choices=list(ALLOCATIONS), default=None,
                         help="per-layer cluster counts: uniform (same sparsity on every selected layer, default) or "
-                             "auto (data-free sensitivity allocation hitting the global sparsity); "
+                             "auto (from each layer's weight distortion curve) or output (from how much compressing each "
+                             "group alone changes the model's output on stand-in inputs with no speech; slower); "
                              f"'recommended' defaults to {RECOMMENDED['allocate']}")
         sp.add_argument("--units", choices=list(UNITS), default=None,
                         help="channels: each layer's output channels (the paper; default); foldable: FFN neurons, "
