@@ -115,12 +115,21 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, but never breaking a line inside a hyphenated name (``magnitude-unstructured``)."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .compression import ALLOCATIONS, PRESETS, RECOMMENDED, method_choices
     from .compression.plan import UNITS
     from .methods import METHODS, method_names
 
-    p = argparse.ArgumentParser(prog="prunelab", description=__doc__)
+    p = argparse.ArgumentParser(prog="prunelab", description=__doc__, formatter_class=_HelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
     def model_arg(sp: argparse.ArgumentParser) -> None:
@@ -142,12 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "attention value and query/key dims per head, folded into the layer that reads them; "
                              f"'recommended' defaults to {RECOMMENDED['units']}")
 
-    sp = sub.add_parser("transcribe", help="print one transcript per audio file")
+    sp = sub.add_parser("transcribe", formatter_class=_HelpFormatter, help="print one transcript per audio file")
     sp.add_argument("audio", nargs="+")
     model_arg(sp)
     sp.set_defaults(func=cmd_transcribe)
 
-    sp = sub.add_parser("compress", help="compress a model and save it to a folder")
+    sp = sub.add_parser("compress", formatter_class=_HelpFormatter, help="compress a model and save it to a folder")
     model_arg(sp)
     sp.add_argument("--method", default="kmeans", choices=method_choices(),
                     help=f"kmeans is the paper's method; recommended = {RECOMMENDED['method']} with "
@@ -160,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True, help="output folder")
     sp.set_defaults(func=cmd_compress)
 
-    sp = sub.add_parser("eval", help="WER table of methods x sparsities on a data folder")
+    sp = sub.add_parser("eval", formatter_class=_HelpFormatter, help="WER table of methods x sparsities on a data folder")
     model_arg(sp)
     sp.add_argument("--data", required=True, help="folder of name.wav + name.txt pairs, or a LibriSpeech split")
     sp.add_argument("--methods", type=_names, default=method_names(),
@@ -172,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", help="also write the table as a JSON list of rows")
     sp.set_defaults(func=cmd_eval)
 
-    sp = sub.add_parser("layers", help="list compressible layers (names to use in a plan)")
+    sp = sub.add_parser("layers", formatter_class=_HelpFormatter, help="list compressible layers (names to use in a plan)")
     model_arg(sp)
     sp.add_argument("--plan-out", help="write a plan template JSON here")
     sp.set_defaults(func=cmd_layers)
