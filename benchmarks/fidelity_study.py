@@ -158,6 +158,26 @@ def cmd_choose(_: argparse.Namespace) -> None:
     print(json.dumps(choice, indent=2))
 
 
+def cmd_choose2(_: argparse.Namespace) -> None:
+    """Round 2's rule (see ROUND2), on tune rows only; writes choice2.json."""
+    rows = {r["label"]: r for r in rows_of("tune")}
+    base = rows["uncompressed"]["wer"]
+    mean = {}
+    for alloc in ("uniform", "output"):
+        cells = [rows.get(job("predictive", "encoder-fc1", s, "foldable", alloc)["label"]) for s in SPARSITIES]
+        if all(cells):
+            mean[alloc] = sum(c["wer"] for c in cells) / len(cells)
+    within = [r for r in rows.values() if r["method"] != "none" and r["wer"] <= base + 0.03]
+    best_b = max(within, key=lambda r: r["params_removed"], default=None)
+    choice = {"rule": "recommended allocation: output if its mean tune WER over 10/20/30 % (predictive, encoder-fc1) "
+                      "is lower than uniform's; b: most params_removed with tune WER <= uncompressed + 3 points",
+              "tune_uncompressed_wer": base, "tune_mean_wer_predictive": mean,
+              "allocate": "output" if mean.get("output", 9) < mean.get("uniform", 9) else "uniform",
+              "b": None if best_b is None else {k: best_b[k] for k in ("label", "params_removed", "wer")}}
+    (OUT / "choice2.json").write_text(json.dumps(choice, indent=2) + "\n")
+    print(json.dumps(choice, indent=2))
+
+
 def cmd_report(_: argparse.Namespace) -> None:
     """Markdown: the target (a) grid (method x sparsity, tune / test WER) and every row with params_removed."""
     tune = {r["label"]: r for r in rows_of("tune")}
@@ -189,6 +209,7 @@ def main() -> None:
                    help="test: only the uncompressed model and the paper's baselines (they do not depend on the choice)")
     r.set_defaults(func=cmd_run)
     sub.add_parser("choose").set_defaults(func=cmd_choose)
+    sub.add_parser("choose2").set_defaults(func=cmd_choose2)
     sub.add_parser("report").set_defaults(func=cmd_report)
     args = p.parse_args()
     args.func(args)

@@ -69,9 +69,13 @@ def stand_in_audio(seconds: float = 8.0, seed: int = 0) -> list[np.ndarray]:
 class OutputProbe:
     """The original model's outputs on the stand-in inputs, and the KL of another model's outputs to them."""
 
-    def __init__(self, model: SpeechModel, *, n_tokens: int = 24, seconds: float = 8.0, seed: int = 0):
+    def __init__(self, model: SpeechModel, *, n_tokens: int = 24, seconds: float = 8.0, seed: int = 0,
+                 audio: Sequence[np.ndarray] | None = None):
+        """``audio``: 16 kHz clips to probe with instead of the stand-ins (benchmarks use real clips; then the
+        original may end its text early, and later positions are scored as they are)."""
         self.model = model
-        audio = stand_in_audio(seconds, seed)
+        self.forced = audio is None
+        audio = stand_in_audio(seconds, seed) if audio is None else list(audio)
         fe = model.processor.feature_extractor
         dtype = next(model.model.parameters()).dtype
         with torch.inference_mode():
@@ -98,6 +102,8 @@ class OutputProbe:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
+                if not self.forced:
+                    return m.generate(self.inputs, max_new_tokens=n_tokens, do_sample=False, num_beams=1, **kwargs)
                 return m.generate(self.inputs, max_new_tokens=n_tokens, min_new_tokens=n_tokens, do_sample=False,
                                   num_beams=1, suppress_tokens=[eos] if eos is not None else None, **kwargs)
         finally:
