@@ -34,7 +34,7 @@ def _default_max_model_bytes() -> int:
 
 MAX_MODEL_BYTES = _default_max_model_bytes()
 
-DEFAULT_SPARSITY = 0.2  # on Whisper-base, 20 % of the encoder FFN neurons (fc1, folded) keeps transcripts intact
+DEFAULT_SPARSITY = 0.1  # on Whisper-base, 10 % of the encoder FFN neurons: the gentlest setting of the study (k-means 16.2 % test WER vs 12.2 %)
 DEFAULT_PRESET = "encoder-fc1"
 DEFAULT_METHOD = "kmeans"
 UI_PRESETS = {  # the presets offered as choices, with a readable name
