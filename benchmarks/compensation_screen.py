@@ -6,7 +6,7 @@ the next-token distributions, teacher-forced along the ORIGINAL model's own tran
 (benchmarks/study/research_notes.md) it ranked predictive < k-means < magnitude as the tune WER did. Clips are
 only scored, never used to compress. Prints one line per setting, sorted by KL, then the best switch combination.
 
-    python benchmarks/compensation_screen.py [--sparsity 0.2] [--clips 8]
+    python benchmarks/compensation_screen.py [--sparsity 0.2] [--clips 8] [--only ridge]
 """
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ SETTINGS = {
     "+ variance-preserving centroid": ("kmeans-fold", {"variance": True}),
     "+ stand-in mean shift": ("kmeans-fold", {"mean_shift": True}),
     "+ variance + mean shift": ("kmeans-fold", {"variance": True, "mean_shift": True}),
+    "+ stand-in ridge refit (mu 0.1)": ("kmeans-fold", {"ridge": 0.1}),
+    "+ stand-in ridge refit (mu 1)": ("kmeans-fold", {"ridge": 1.0}),
     "+ all switches": ("kmeans-fold", {"features": "fc1+fc2", "ln_gain": True, "merge": "scale", "variance": True,
                                        "mean_shift": True}),
     "predictive (drop + merge)": ("predictive", {}),
@@ -42,6 +44,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sparsity", type=float, default=0.2)
     p.add_argument("--clips", type=int, default=8)
+    p.add_argument("--only", help="run only the settings whose label contains this text")
     args = p.parse_args()
     model = load_model()
     utts = load_eval_set(HERE / "clips" / "tune")[: args.clips]
@@ -49,6 +52,8 @@ def main() -> None:
     print(f"{len(utts)} tune clips, encoder-fc1 at {args.sparsity:.0%} (foldable units); KL in nats per position")
     rows = []
     for label, (method, options) in SETTINGS.items():
+        if args.only and args.only not in label:
+            continue
         t = time.perf_counter()
         small = compress(model, CompressionConfig(method=method, sparsity=args.sparsity, preset="encoder-fc1",
                                                   units="foldable", options=options))

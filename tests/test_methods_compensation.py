@@ -9,7 +9,7 @@ from prunelab import CompressionConfig, compress
 from prunelab.errors import PlanError
 from prunelab.groups import UnitContext
 from prunelab.methods import get_method, kmeans_channels
-from prunelab.methods.compensation import variance_scale
+from prunelab.methods.compensation import ridge_refit, variance_scale
 from prunelab.methods.predictive import sample_activations
 
 
@@ -84,6 +84,29 @@ def test_mean_shift_keeps_the_stand_in_expected_output():
     # with nothing merged there is nothing to correct
     same = fold(w1, b1, 16, ctx, mean_shift=True)
     torch.testing.assert_close(same.partner_bias, ctx.partner_bias, atol=1e-5, rtol=1e-5)
+
+
+def test_ridge_refit_solves_the_regularised_least_squares_it_states():
+    w1, b1, ctx = _ffn(c=16)
+    w2 = ctx.partner_weight.double()
+    plain = fold(w1, b1, 6, ctx)
+    h = sample_activations(w1, b1, ctx.ln_weight, ctx.ln_bias, n_samples=1024, seed=0)
+    hk = sample_activations(plain.weight, plain.bias, ctx.ln_weight, ctx.ln_bias, n_samples=1024, seed=0)
+    for mu in (1e-3, 0.5):
+        got = ridge_refit(w2, plain.partner_weight.double(), h, hk, mu)
+        # independent: lstsq on the stacked system [hkc; sqrt(m N) I] W^T = [hc w2^T; sqrt(m N) w2_fold^T]
+        hc, hkc = h - h.mean(0), hk - hk.mean(0)
+        m = mu * float((hkc ** 2).sum(0).mean() / h.shape[0])
+        a = torch.cat([hkc, (m * h.shape[0]) ** 0.5 * torch.eye(6, dtype=torch.float64)])
+        y = torch.cat([hc @ w2.T, (m * h.shape[0]) ** 0.5 * plain.partner_weight.double().T])
+        torch.testing.assert_close(got, torch.linalg.lstsq(a, y).solution.T)
+    # a strong pull keeps the plain fold; the method's own bias follows the mean formula
+    strong = fold(w1, b1, 6, ctx, ridge=1e6, n_samples=1024)
+    torch.testing.assert_close(strong.partner_weight, plain.partner_weight, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(strong.partner_bias, fold(w1, b1, 6, ctx, mean_shift=True, n_samples=1024).partner_bias,
+                               atol=1e-3, rtol=1e-3)
+    with pytest.raises(PlanError, match="ridge must be >= 0"):
+        fold(w1, b1, 6, ctx, ridge=-1.0)
 
 
 def test_fc2_features_group_neurons_by_what_they_feed():

@@ -10,7 +10,8 @@ from ui.options import has_options, options_json, parse_options
 def test_defaults_round_trip_for_every_method_with_options():
     assert has_options("kmeans-fold") and has_options("predictive") and not has_options("kmeans")
     assert json.loads(options_json("kmeans-fold")) == {"features": "fc1", "ln_gain": False, "merge": "sum",
-                                                       "variance": False, "mean_shift": False, "n_samples": 4096}
+                                                       "variance": False, "mean_shift": False, "ridge": 0.0,
+                                                       "n_samples": 4096}
     assert options_json("kmeans") == "{}"
     for method in ("kmeans-fold", "predictive", "hybrid"):
         assert parse_options(method, options_json(method)) == json.loads(options_json(method))

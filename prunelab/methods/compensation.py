@@ -20,6 +20,11 @@ come from the data-free compression literature; none reads any data:
 * ``mean_shift=True``: fc2's bias absorbs the change of the expected output under the Gaussian stand-in
   of :mod:`prunelab.methods.predictive` (LayerNorm output ``gamma * n + beta``, ``n ~ N(0, I)``):
   ``b2 += sum_i a_i E[GELU(z_i)] - sum_c a'_c E[GELU(z'_c)]`` (DFQ-style bias correction, Nagel et al. 2019).
+* ``ridge=mu > 0``: fc2 refitted by ridge least squares on the same stand-in, pulled toward the plain fold:
+  with centred activations ``h`` [N, C] of the original and ``h'`` [N, K] of the folded fc1 (paired draws),
+  ``W2' = (W2 E[h h'^T] + m W2_fold) (E[h' h'^T] + m I)^-1``, ``m = mu * mean diag E[h' h'^T]``, and the bias
+  by the mean formula (FLAP/GRAIL-style reconstruction, here from weights alone). The probe in
+  ../shared/notes/fidelity-leads.md found a fit to noise-driven activations harmful without such a prior.
 
 Measured (see benchmarks/WER_STUDY.md and benchmarks/study/research_notes.md, tune clips only): the
 switches move k-means a little (the variance repair most) but none makes it as good as ``predictive``,
@@ -52,7 +57,8 @@ class FoldOptions:
         merge: ``"sum"`` (fc2 columns of a cluster summed) or ``"scale"`` (each weighted by its norm ratio).
         variance: variance-preserving centroid.
         mean_shift: fc2 bias corrected for the expected output change under the Gaussian stand-in.
-        n_samples: Monte-Carlo draws of the stand-in (``mean_shift`` only).
+        ridge: 0 (off) or the strength of the pull toward the plain fold of the stand-in refit of fc2.
+        n_samples: Monte-Carlo draws of the stand-in (``mean_shift`` and ``ridge`` only).
     """
 
     features: str = "fc1"
@@ -60,6 +66,7 @@ class FoldOptions:
     merge: str = "sum"
     variance: bool = False
     mean_shift: bool = False
+    ridge: float = 0.0
     n_samples: int = 4096
 
     def __post_init__(self) -> None:
@@ -67,6 +74,8 @@ class FoldOptions:
             raise PlanError(f"kmeans-fold features must be one of {', '.join(FEATURES)}; got {self.features!r}.")
         if self.merge not in MERGES:
             raise PlanError(f"kmeans-fold merge must be one of {', '.join(MERGES)}; got {self.merge!r}.")
+        if not self.ridge >= 0:
+            raise PlanError(f"kmeans-fold ridge must be >= 0 (0: off), got {self.ridge}.")
         if self.n_samples < 16:
             raise PlanError(f"kmeans-fold needs n_samples >= 16, got {self.n_samples}.")
 
@@ -81,14 +90,26 @@ def variance_scale(rows: Tensor, labels: Tensor, k: int) -> Tensor:
     return torch.sqrt(n / (1 + (n - 1) * mean_cos).clamp_min(1e-12))
 
 
+def ridge_refit(w2: Tensor, w2_fold: Tensor, h: Tensor, hk: Tensor, ridge: float) -> Tensor:
+    """fc2 [O, K] minimising ``|| hc w2^T - hkc W^T ||^2 / N + m || W - w2_fold ||^2`` (``hc``, ``hkc``: ``h`` [N, C]
+    and ``hk`` [N, K] centred; ``m = ridge * mean diag(hkc^T hkc / N)``)."""
+    hc, hkc = h - h.mean(0), hk - hk.mean(0)
+    n = h.shape[0]
+    gram = hkc.T @ hkc / n  # [K, K]
+    m = ridge * float(gram.diagonal().mean().clamp_min(1e-12))
+    rhs = w2 @ (hc.T @ hkc / n) + m * w2_fold  # [O, K]
+    return torch.linalg.solve(gram + m * torch.eye(gram.shape[0], dtype=gram.dtype), rhs.T).T
+
+
 @register_method("kmeans-fold", folds=True, options=FoldOptions,
                  label="k-means fold with compensation switches (data-free)",
                  help="FFN neurons: k-means, fold fc2; switches: fc2-aware features, LayerNorm-gain distance, "
-                      "scale-aware merge, variance-preserving centroid, stand-in mean shift")
+                      "scale-aware merge, variance-preserving centroid, stand-in mean shift, stand-in ridge refit")
 @torch.no_grad()
 def kmeans_fold(weight: Tensor, bias: Tensor | None, k: int, *, context: UnitContext, seed: int = 0,
                 max_iter: int = 100, features: str = "fc1", ln_gain: bool = False, merge: str = "sum",
-                variance: bool = False, mean_shift: bool = False, n_samples: int = 4096) -> FoldedUnit:
+                variance: bool = False, mean_shift: bool = False, ridge: float = 0.0,
+                n_samples: int = 4096) -> FoldedUnit:
     """Fold fc1 (``weight`` [C, D], ``bias`` [C]) to K neurons and fc2 (``context.partner_weight`` [O, C]) to
     K columns (see the module doc). Returns fc1 [K, D] and fc2 [O, K]."""
     if context.unit != "ffn-neuron":
@@ -120,11 +141,13 @@ def kmeans_fold(weight: Tensor, bias: Tensor | None, k: int, *, context: UnitCon
         lam = torch.ones(c, dtype=torch.float64)
     new_w2 = torch.zeros(w2.shape[0], k, dtype=torch.float64).index_add_(1, labels, w2 * lam)
     b2 = None if context.partner_bias is None else context.partner_bias.double()
-    if mean_shift:
-        old = sample_activations(w1, b1, context.ln_weight, context.ln_bias, n_samples=n_samples, seed=seed).mean(0)
-        new = sample_activations(centroids[:, :d], centroids[:, d], context.ln_weight, context.ln_bias,
-                                 n_samples=n_samples, seed=seed).mean(0)
-        shift = w2 @ old - new_w2 @ new
+    if mean_shift or ridge > 0:
+        h = sample_activations(w1, b1, context.ln_weight, context.ln_bias, n_samples=n_samples, seed=seed)
+        hk = sample_activations(centroids[:, :d], centroids[:, d], context.ln_weight, context.ln_bias,
+                                n_samples=n_samples, seed=seed)  # the same draws: paired samples [N, K]
+        if ridge > 0:
+            new_w2 = ridge_refit(w2, new_w2, h, hk, ridge)
+        shift = w2 @ h.mean(0) - new_w2 @ hk.mean(0)
         b2 = shift if b2 is None else b2 + shift
     distortion = float(((space - torch.zeros_like(space).index_add_(0, labels, space)[labels] / n[labels, None])
                         ** 2).sum())
@@ -134,4 +157,4 @@ def kmeans_fold(weight: Tensor, bias: Tensor | None, k: int, *, context: UnitCon
                       new_w2.to(dtype).contiguous(), None if b2 is None else b2.to(dtype), distortion)
 
 
-__all__ = ["FoldOptions", "kmeans_fold", "variance_scale"]
+__all__ = ["FoldOptions", "kmeans_fold", "ridge_refit", "variance_scale"]
