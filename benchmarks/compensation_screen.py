@@ -33,10 +33,15 @@ SETTINGS = {
     "+ variance + mean shift": ("kmeans-fold", {"variance": True, "mean_shift": True}),
     "+ stand-in ridge refit (mu 0.1)": ("kmeans-fold", {"ridge": 0.1}),
     "+ stand-in ridge refit (mu 1)": ("kmeans-fold", {"ridge": 1.0}),
+    "+ stand-in ridge refit (mu 3)": ("kmeans-fold", {"ridge": 3.0}),
+    "+ stand-in ridge refit (mu 10)": ("kmeans-fold", {"ridge": 10.0}),
     "+ all switches": ("kmeans-fold", {"features": "fc1+fc2", "ln_gain": True, "merge": "scale", "variance": True,
                                        "mean_shift": True}),
     "predictive (drop + merge)": ("predictive", {}),
     "predictive, no merge (drop + mean)": ("predictive", {"merge": False}),
+    "predictive + ridge refit (mu 0.3)": ("predictive", {"ridge": 0.3}),
+    "predictive + ridge refit (mu 1)": ("predictive", {"ridge": 1.0}),
+    "predictive + ridge refit (mu 3)": ("predictive", {"ridge": 3.0}),
 }
 
 
@@ -44,7 +49,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sparsity", type=float, default=0.2)
     p.add_argument("--clips", type=int, default=8)
-    p.add_argument("--only", help="run only the settings whose label contains this text")
+    p.add_argument("--only", help="run only the settings whose label contains one of these comma-separated texts")
     args = p.parse_args()
     model = load_model()
     utts = load_eval_set(HERE / "clips" / "tune")[: args.clips]
@@ -52,7 +57,7 @@ def main() -> None:
     print(f"{len(utts)} tune clips, encoder-fc1 at {args.sparsity:.0%} (foldable units); KL in nats per position")
     rows = []
     for label, (method, options) in SETTINGS.items():
-        if args.only and args.only not in label:
+        if args.only and not any(part in label for part in args.only.split(",")):
             continue
         t = time.perf_counter()
         small = compress(model, CompressionConfig(method=method, sparsity=args.sparsity, preset="encoder-fc1",

@@ -40,7 +40,7 @@ from torch import Tensor
 from ..errors import PlanError
 from ..groups import FoldedUnit, UnitContext, channel_rows
 from ..kmeans import kmeans
-from .predictive import sample_activations
+from .predictive import ridge_refit, sample_activations
 from .registry import register_method
 
 FEATURES = ("fc1", "fc1+fc2")
@@ -88,17 +88,6 @@ def variance_scale(rows: Tensor, labels: Tensor, k: int) -> Tensor:
     pair_sum = (sums ** 2).sum(1) - n  # sum over ordered pairs i != j of cos(r_i, r_j)
     mean_cos = torch.where(n > 1, pair_sum / (n * (n - 1)).clamp_min(1), torch.ones_like(n))
     return torch.sqrt(n / (1 + (n - 1) * mean_cos).clamp_min(1e-12))
-
-
-def ridge_refit(w2: Tensor, w2_fold: Tensor, h: Tensor, hk: Tensor, ridge: float) -> Tensor:
-    """fc2 [O, K] minimising ``|| hc w2^T - hkc W^T ||^2 / N + m || W - w2_fold ||^2`` (``hc``, ``hkc``: ``h`` [N, C]
-    and ``hk`` [N, K] centred; ``m = ridge * mean diag(hkc^T hkc / N)``)."""
-    hc, hkc = h - h.mean(0), hk - hk.mean(0)
-    n = h.shape[0]
-    gram = hkc.T @ hkc / n  # [K, K]
-    m = ridge * float(gram.diagonal().mean().clamp_min(1e-12))
-    rhs = w2 @ (hc.T @ hkc / n) + m * w2_fold  # [O, K]
-    return torch.linalg.solve(gram + m * torch.eye(gram.shape[0], dtype=gram.dtype), rhs.T).T
 
 
 @register_method("kmeans-fold", folds=True, options=FoldOptions,
