@@ -68,6 +68,13 @@ ROUND2 = [job("predictive", "encoder-fc1", s, "foldable", "output") for s in SPA
     job("lowrank-qk", "attention-qk", 0.4, "foldable", "output")]
 
 
+# Round 3 (written before its rows ran): the compensation screen (benchmarks/study/compensation_screen.txt, tune
+# clips, teacher-forced KL) ranked kmeans-fold with the stand-in ridge refit of fc2 (mu 3) first (0.49 vs predictive
+# 0.75, k-means 0.86). Rule (choose3): it replaces predictive as `recommended` if its mean tune WER over
+# 10/20/30 % on encoder-fc1 is lower than predictive's; its test rows run once afterwards whatever the outcome.
+ROUND3 = [job("kmeans-fold", "encoder-fc1", s, "foldable", ridge=3.0) for s in SPARSITIES]
+
+
 def tune_grid() -> list[dict]:
     jobs = [job(m, "encoder-fc1", s, "foldable" if m == "predictive" else "channels")
             for s in SPARSITIES for m in CANDIDATES_A]
@@ -104,7 +111,9 @@ def cmd_run(args: argparse.Namespace) -> None:
     cache = LayerCache(max_bytes=1024 * 2**20)
     grid = [] if args.choice_only else [dict(label="uncompressed", method="none", preset="-", sparsity=0.0,
                                              units="-", options={})]
-    if args.round2:
+    if args.round3:
+        grid += ROUND3
+    elif args.round2:
         grid += ROUND2 + ([] if args.set == "tune" else [job(**{k: v for k, v in json.loads(
             (OUT / "choice.json").read_text())["b"].items() if k in ("method", "preset", "sparsity", "units")})])
     else:
@@ -181,6 +190,22 @@ def cmd_choose2(_: argparse.Namespace) -> None:
     print(json.dumps(choice, indent=2))
 
 
+def cmd_choose3(_: argparse.Namespace) -> None:
+    """Round 3's rule (see ROUND3), on tune rows only; writes choice3.json."""
+    rows = {r["label"]: r for r in rows_of("tune")}
+    mean = {}
+    for name, jobs in (("predictive", [job("predictive", "encoder-fc1", s, "foldable") for s in SPARSITIES]),
+                       ("kmeans-fold(ridge=3.0)", ROUND3)):
+        cells = [rows.get(j["label"]) for j in jobs]
+        if all(cells):
+            mean[name] = sum(c["wer"] for c in cells) / len(cells)
+    choice = {"rule": "kmeans-fold(ridge=3) replaces predictive as recommended if its mean tune WER over 10/20/30 % "
+                      "on encoder-fc1 is lower", "tune_mean_wer": mean,
+              "recommended": min(mean, key=mean.get) if len(mean) == 2 else None}
+    (OUT / "choice3.json").write_text(json.dumps(choice, indent=2) + "\n")
+    print(json.dumps(choice, indent=2))
+
+
 def cmd_report(_: argparse.Namespace) -> None:
     """Markdown: the target (a) grid (method x sparsity, tune / test WER) and every row with params_removed."""
     tune = {r["label"]: r for r in rows_of("tune")}
@@ -207,12 +232,14 @@ def main() -> None:
     r.add_argument("--skip", action="append", help="a row label not to run this time (repeatable)")
     r.add_argument("--choice-only", action="store_true", help="test: only the rows of the choice")
     r.add_argument("--round2", action="store_true", help="the round-2 rows (output allocation; see ROUND2)")
+    r.add_argument("--round3", action="store_true", help="the round-3 rows (kmeans-fold + ridge; see ROUND3)")
     r.add_argument("--part", help="write to <set>-<part>.jsonl (a second run side by side; rows are merged)")
     r.add_argument("--baselines-only", action="store_true",
                    help="test: only the uncompressed model and the paper's baselines (they do not depend on the choice)")
     r.set_defaults(func=cmd_run)
     sub.add_parser("choose").set_defaults(func=cmd_choose)
     sub.add_parser("choose2").set_defaults(func=cmd_choose2)
+    sub.add_parser("choose3").set_defaults(func=cmd_choose3)
     sub.add_parser("report").set_defaults(func=cmd_report)
     args = p.parse_args()
     args.func(args)
