@@ -25,17 +25,17 @@ def _names(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
-def _open(spec: str):
+def _open(spec: str, dtype: str = "float32"):
     from .models.load import load_model
 
-    _log(f"loading {spec} ...")
-    return load_model(spec)
+    _log(f"loading {spec}{'' if dtype == 'float32' else ' (' + dtype + ' weights)'} ...")
+    return load_model(spec, dtype=dtype)
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from .speech.transcribe import transcribe
 
-    model = _open(args.model)
+    model = _open(args.model, args.dtype)
     status = 0
     for path in args.audio:
         try:
@@ -73,7 +73,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
     from .report.size import format_size_table, size_report
 
     config = _config(args)
-    model = _open(args.model)
+    model = _open(args.model, args.dtype)
     small = compress(model, config, progress=lambda i, n, msg: _log(f"[{i}/{n}] {msg}"))
     out = save_compressed(small, args.out)
     alloc = "plan" if config.plan is not None else config.allocate
@@ -113,7 +113,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise PrunelabError(f"--workers must be at least 1, got {args.workers}.")
     utterances = load_eval_set(args.data, limit=args.limit)
     spec = (args.model or "").strip() or DEFAULT_MODEL
-    store = RowFile(args.json, model=spec, seed=args.seed, utterances=len(utterances)) if args.json else None
+    name = spec if args.dtype == "float32" else f"{spec} [{args.dtype}]"  # what the rows record as their model
+    store = RowFile(args.json, model=name, seed=args.seed, utterances=len(utterances)) if args.json else None
     done = {r.key: r for r in store.rows} if store else {}
     todo = [c for c in cells if c.key not in done]
     if len(todo) < len(cells):
@@ -125,14 +126,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from .sweep import evaluate_on_ray
 
         new = evaluate_on_ray(spec, utterances, todo, workers=args.workers, address=args.ray_address,
-                              seed=args.seed, log=_log, on_row=on_row)
+                              seed=args.seed, log=_log, on_row=on_row,
+                              load_kwargs={"dtype": args.dtype}, model_name=name)
         done.update((r.key, r) for r in new)
         rows = [done[c.key] for c in cells]
     else:
-        model = _open(spec)
+        model = _open(spec, args.dtype)
         rows = evaluate(model, utterances, methods=args.methods, sparsities=args.sparsities, preset=presets,
                         seed=args.seed, log=_log, allocate=args.allocate, units=args.units, done=done.values(),
-                        on_row=on_row, model_name=spec)
+                        on_row=on_row, model_name=name)
     print(format_table(rows))
     if store:
         store.finish(rows)
@@ -143,7 +145,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_layers(args: argparse.Namespace) -> int:
     from .compression import Plan, find_layers
 
-    model = _open(args.model)
+    model = _open(args.model, args.dtype)
     layers = find_layers(model.model)
     for l in layers:
         print(f"{l.name}\t{l.part}\t{l.group}\t{l.kind}\t{l.out_features}x{l.in_features}")
@@ -157,13 +159,20 @@ def build_parser() -> argparse.ArgumentParser:
     from .compression import ALLOCATIONS, PRESETS, RECOMMENDED, method_choices
     from .compression.plan import UNITS
     from .methods import METHODS, method_names
+    from .models.load import DTYPES
+    from .models.shapes import random_specs
 
     p = argparse.ArgumentParser(prog="prunelab", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
     def model_arg(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--model", default=DEFAULT_MODEL,
-                        help=f"model spec: {DEFAULT_MODEL} (default, offline), tiny:whisper, tiny:ctc, a Hugging Face id, or a folder")
+                        help=f"model spec: {DEFAULT_MODEL} (default, offline), tiny:whisper, tiny:ctc, a Hugging Face id, "
+                             "a folder, or random:<shape> (random weights with a real model's shapes: "
+                             + ", ".join(random_specs()) + ")")
+        sp.add_argument("--dtype", default="float32", choices=list(DTYPES),
+                        help="weight dtype (default float32); bfloat16 halves the memory and transcribes faster "
+                             "on a CPU (BENCHMARKS.md)")
 
     def method_args(sp: argparse.ArgumentParser, several_presets: bool = False) -> None:
         preset_help = ("which layers a global sparsity applies to (default: uniform, or "

@@ -37,7 +37,7 @@ class SweepWorker:
     """One model replica (a Ray actor): loads the model once, then scores the cells it is handed."""
 
     def __init__(self, spec: str, audios: list, refs: list[str], seed: int, config_overrides: dict | None,
-                 load_kwargs: dict | None):
+                 load_kwargs: dict | None, model_name: str | None = None):
         import torch
 
         from .compression import LayerCache
@@ -45,7 +45,7 @@ class SweepWorker:
 
         # Ray makes only this worker's GPU visible (CUDA_VISIBLE_DEVICES) when it was given one
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.spec = spec
+        self.name = model_name or spec
         self.model = load_model(spec, device=device, **(load_kwargs or {}))
         self.audios, self.refs, self.seed = audios, refs, seed
         self.config_overrides = config_overrides
@@ -55,7 +55,7 @@ class SweepWorker:
         from .speech.evaluate import run_cell
 
         return run_cell(self.model, cell, self.audios, self.refs, seed=self.seed, cache=self.cache,
-                        config_overrides=self.config_overrides, model_name=self.spec).as_dict()
+                        config_overrides=self.config_overrides, model_name=self.name).as_dict()
 
 
 def evaluate_on_ray(
@@ -70,6 +70,7 @@ def evaluate_on_ray(
     config_overrides: dict | None = None,
     load_kwargs: dict | None = None,
     on_row: Callable[[EvalRow], None] | None = None,
+    model_name: str | None = None,
 ) -> list[EvalRow]:
     """Score ``cells`` on Ray workers; returns their rows in ``cells`` order.
 
@@ -79,6 +80,7 @@ def evaluate_on_ray(
         address: an existing Ray cluster (``"auto"``, ``"ray://host:10001"``, ...); ``None`` starts a local
             instance with ``workers`` CPUs for the duration of the call (unless Ray is already initialised).
         on_row: called in this process with each row as soon as it is done (in completion order).
+        model_name: what the rows record as their model (default ``spec``).
 
     Raises:
         PrunelabError: Ray missing, a worker that cannot load the model or fails on a cell (rows finished
@@ -108,7 +110,7 @@ def evaluate_on_ray(
             f"{len(cells)} cells")
         actor_cls = ray.remote(SweepWorker).options(num_cpus=1, num_gpus=1 if gpus else 0)
         audio_ref = ray.put(audios)
-        actors = [actor_cls.remote(spec, audio_ref, refs, seed, config_overrides, load_kwargs) for _ in range(n)]
+        actors = [actor_cls.remote(spec, audio_ref, refs, seed, config_overrides, load_kwargs, model_name) for _ in range(n)]
         queue = list(enumerate(cells))
         pending: dict[Any, tuple[Any, int]] = {}
 

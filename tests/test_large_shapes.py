@@ -11,6 +11,7 @@ from prunelab import CompressionConfig, compress, find_layers, load_model
 from prunelab.compression.plan import PRESETS, UNITS
 from prunelab.errors import ModelLoadError, PlanError
 from prunelab.models import load_compressed, save_compressed
+from prunelab.models import memory
 from prunelab.models.shapes import SHAPES, build_random, parameter_count
 from prunelab.speech.audio import load_audio
 from prunelab.speech.transcribe import transcribe
@@ -153,9 +154,19 @@ def test_save_load_and_decoding(small, audio, tmp_path, units):
         assert int(ids.max()) < len(small.processor.tokenizer)
 
 
-def test_load_model_random_specs_dtype_and_size_guard():
-    with pytest.raises(ModelLoadError, match="random:whisper-large-v3.*too large"):
+def test_load_model_random_specs_dtype_and_size_guard(monkeypatch):
+    with pytest.raises(ModelLoadError, match="random:whisper-large-v3.*too large") as e:
         load_model("random:whisper-large-v3", max_bytes=10**9)
+    # what it would need: the weights twice (original + compressed copy) + the process
+    n = parameter_count("whisper-large-v3")
+    assert f"about {(8 * n + memory.PROCESS_BYTES) / 1e9:.1f} GB of memory with float32" in str(e.value)
+    assert f"{(4 * n + memory.PROCESS_BYTES) / 1e9:.1f} GB with dtype='bfloat16'" in str(e.value)
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: 8 * 10**9)  # a machine with 8 GB free
+    assert memory.auto_max_bytes(torch.float32) == (8 * 10**9 - memory.PROCESS_BYTES) // 2
+    with pytest.raises(ModelLoadError, match=r"12\.\d GB of memory with float32.*; 8\.0 GB is available now"):
+        load_model("random:whisper-large-v3", max_bytes="auto")
+    with pytest.raises(ModelLoadError, match="max_bytes must be"):
+        load_model("tiny:ctc", max_bytes="4GB")
     with pytest.raises(ModelLoadError, match="Unknown random-weight model.*random:hubert-large"):
         load_model("random:hubert-huge")
     with pytest.raises(ModelLoadError, match="Unsupported weight dtype"):

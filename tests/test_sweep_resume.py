@@ -98,6 +98,7 @@ def test_a_finished_sweep_reruns_nothing_and_keeps_rows_of_other_cells(tiny_data
 
 @pytest.mark.parametrize("change, message", [
     (["--seed", "1"], "seed 0"),
+    (["--dtype", "bfloat16"], "this run: model tiny:ctc [bfloat16]"),
     (["--limit", "1"], "2 utterances"),
 ])
 def test_a_file_of_another_run_is_refused_and_left_alone(tiny_data, tmp_path, capsys, full_run, change, message):

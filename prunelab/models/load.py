@@ -35,7 +35,7 @@ def load_model(
     spec: str = DEFAULT_MODEL,
     *,
     device: str | torch.device = "cpu",
-    max_bytes: int | None = None,
+    max_bytes: int | str | None = None,
     dtype: str | torch.dtype = torch.float32,
 ) -> SpeechModel:
     """Load a speech model (eval mode) from a spec.
@@ -45,7 +45,9 @@ def load_model(
             transformers checkpoint or a folder saved by prunelab), or a Hugging Face model id (Whisper or
             a ``*ForCTC`` model).
         device: where to put the model.
-        max_bytes: refuse (``ModelLoadError``) a model whose known weight size exceeds this many bytes.
+        max_bytes: refuse (``ModelLoadError``) a model whose known weight size exceeds this many bytes;
+            ``"auto"``: whose loading and compressing would not fit in the memory available now
+            (:mod:`prunelab.models.memory`). The error says how much memory the model would need.
         dtype: the weights' dtype: ``float32`` (default), or ``bfloat16`` / ``float16`` (half the memory;
             on a CPU bfloat16 also transcribes faster; clustering always computes in float32 and the
             compressed layers keep the model's dtype). A name from :data:`DTYPES` or a ``torch.dtype``.
@@ -55,13 +57,15 @@ def load_model(
     """
     spec = (spec or "").strip() or DEFAULT_MODEL
     dtype = resolve_dtype(dtype)
+    if isinstance(max_bytes, str) and max_bytes != "auto":
+        raise ModelLoadError(f"max_bytes must be a number of bytes, None or 'auto', not {max_bytes!r}.")
     if spec.startswith("bundled:"):
         sm = _load_bundled(spec, max_bytes, dtype)
     elif spec.startswith("random:"):
         from .shapes import load_random, parameter_count
 
         if spec[len("random:"):] in _shape_names():
-            _check_size(spec, parameter_count(spec[len("random:"):]) * dtype.itemsize, max_bytes)
+            _check_size(spec, parameter_count(spec[len("random:"):]) * dtype.itemsize, max_bytes, dtype)
         sm = load_random(spec, dtype=dtype)
     elif spec.startswith("tiny:"):
         from .tiny import load_tiny
@@ -69,7 +73,7 @@ def load_model(
         sm = load_tiny(spec)
     elif Path(spec).expanduser().is_dir():
         folder = Path(spec).expanduser()
-        _check_size(spec, _folder_weight_bytes(folder), max_bytes)
+        _check_size(spec, _folder_weight_bytes(folder), max_bytes, dtype)
         from .saved import is_saved_model, load_compressed
 
         if is_saved_model(folder):  # written by `prunelab compress` / save_compressed
@@ -120,7 +124,7 @@ def _load_bundled(spec: str, max_bytes: int | None, dtype: torch.dtype = torch.f
 
     if spec not in BUNDLED_MODELS:
         raise unknown_model(spec)
-    _check_size(spec, 74_000_000 * dtype.itemsize, max_bytes)  # Whisper-base: ~74M parameters
+    _check_size(spec, 74_000_000 * dtype.itemsize, max_bytes, dtype)  # Whisper-base: ~74M parameters
     folder = bundled_whisper_dir()
     model = WhisperForConditionalGeneration.from_pretrained(folder, dtype=dtype, local_files_only=True)
     processor = WhisperProcessor.from_pretrained(folder, local_files_only=True)
@@ -144,11 +148,19 @@ def _folder_weight_bytes(folder: Path) -> int | None:
     return sum(p.stat().st_size for p in files) or None
 
 
-def _check_size(spec: str, size: int | None, max_bytes: int | None) -> None:
+def _check_size(spec: str, size: int | None, max_bytes: int | str | None,
+                dtype: torch.dtype = torch.float32) -> None:
+    """Refuse weights of ``size`` bytes (in ``dtype``) above ``max_bytes``, saying what the model would need.
+    ``max_bytes="auto"``: what can be loaded and compressed in the memory available now."""
+    from .memory import auto_max_bytes, describe_need
+
+    if max_bytes == "auto":
+        max_bytes = auto_max_bytes(dtype)
     if max_bytes is not None and size is not None and size > max_bytes:
         raise ModelLoadError(
             f"Model {spec!r} is too large: about {size / 1e9:.2f} GB of weights, the limit is "
-            f"{max_bytes / 1e9:.2f} GB. Pick a smaller model, e.g. {DEFAULT_MODEL!r}."
+            f"{max_bytes / 1e9:.2f} GB; {describe_need(size // dtype.itemsize, dtype)}. "
+            f"Pick a smaller model, e.g. {DEFAULT_MODEL!r}, or a machine with more memory."
         )
 
 
@@ -224,7 +236,7 @@ def _load_hub(spec: str, max_bytes: int | None, dtype: torch.dtype = torch.float
         ) from None
     except Exception:  # noqa: BLE001 - timeouts and the like
         raise _offline_error(spec) from None
-    _check_size(spec, model_size_on_hub(spec), max_bytes)
+    _check_size(spec, model_size_on_hub(spec), max_bytes, dtype)
     return _load_pretrained(spec, spec, local_only=False, dtype=dtype)
 
 
