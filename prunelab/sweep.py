@@ -105,6 +105,9 @@ def evaluate_on_ray(
     try:
         gpus = int(ray.cluster_resources().get("GPU", 0))
         n = min(len(cells), workers or max(1, gpus))
+        if gpus and n > gpus:  # an actor waiting for a GPU that another holds to the end would never start
+            log(f"Ray: {n} workers asked for, the cluster has {gpus} GPUs: using {gpus}")
+            n = gpus
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         log(f"Ray: {n} worker{'s' if n > 1 else ''} on {where}, {'one GPU each' if gpus else 'CPU only'}, "
             f"{len(cells)} cells")
