@@ -51,3 +51,13 @@ def test_two_ray_workers_give_the_sequential_rows_and_resume(tiny_data, tmp_path
     rows[2]["wer"] = sequential[2]["wer"]
     assert _strip(rows) == _strip(sequential)  # every row the sequential run measured, in grid order
     assert all(r["seconds"] > 0 for r in rows)
+
+
+def test_a_worker_that_cannot_load_the_model_fails_the_sweep_with_its_reason(tiny_data, tmp_path, capsys):
+    out = tmp_path / "rows.json"
+    rc = cli.main(["eval", "--model", str(tmp_path / "no-such-model"), "--data", str(tiny_data), "--methods", "kmeans",
+                   "--sparsities", "0.2", "--json", str(out), "--workers", "1"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "A Ray worker died" in err and "no-such-model" in err and "does not exist" in err
+    assert not out.exists()  # nothing measured, nothing written
