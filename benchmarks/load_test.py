@@ -60,8 +60,12 @@ def _free_port() -> int:
 def start_app(spec: str, log: Path, wait_s: float = 600) -> tuple[subprocess.Popen, str]:
     """``python app.py`` on a free port with ``PRUNELAB_MODEL=spec``; returns the process and its URL once up."""
     port = _free_port()
+    # Its own upload folder: Gradio names an upload by its content (every user's clip1.wav is one path) and an
+    # app deletes the uploads it made when it shuts down, so another Gradio app on a shared machine sharing
+    # the default folder (/tmp/gradio) would delete the clip under this one's queued users.
+    uploads = tempfile.mkdtemp(prefix="prunelab-load-test-gradio-")
     env = dict(os.environ, PRUNELAB_MODEL=spec, PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1",
-               GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
+               GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1", GRADIO_TEMP_DIR=uploads)
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
                             stdout=log.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"

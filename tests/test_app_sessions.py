@@ -11,8 +11,11 @@ import copy
 import json
 import socket
 import sys
+import tempfile
 import threading
 import time
+import uuid
+import wave
 from pathlib import Path
 
 import pytest
@@ -31,8 +34,25 @@ from ui import session as ui_session  # noqa: E402
 from ui import state  # noqa: E402
 from ui.page import queue_kwargs  # noqa: E402
 
-CLIP = ROOT / "assets" / "clip1.wav"
 TINY = "tiny:whisper"
+
+
+def _unique_clip() -> Path:
+    """assets/clip1.wav with a few samples of silence added, so its upload is this run's own file: Gradio
+    names an upload by its content, and another Gradio app on the machine deletes the same-named upload
+    when it shuts down."""
+    src = ROOT / "assets" / "clip1.wav"
+    with wave.open(str(src), "rb") as w:
+        params, frames = w.getparams(), w.readframes(w.getnframes())
+    path = Path(tempfile.mkdtemp(prefix="prunelab-test-")) / "clip1.wav"
+    pad = 1 + uuid.uuid4().int % 64
+    with wave.open(str(path), "wb") as w:
+        w.setparams(params)
+        w.writeframes(frames + b"\x00" * (pad * params.sampwidth * params.nchannels))
+    return path
+
+
+CLIP = _unique_clip()
 
 
 def _free_port() -> int:
