@@ -7,6 +7,7 @@ models are gibberish, but deterministic: they are compared with what the library
 """
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import socket
@@ -22,7 +23,7 @@ import pytest
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
-from gradio_client.utils import Status  # noqa: E402
+from gradio_client.utils import Status, StatusUpdate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -99,6 +100,11 @@ def _reference(clusters: dict[str, int], method: str, seed: int, units: str = "c
 
 def _plan(client: Client, method: str, seed: int) -> dict:
     return json.loads(Path(client.predict(method, seed, api_name="/download_plan")).read_text())
+
+
+async def _updates(job) -> list:
+    """Every update the job received (statuses with their progress messages, outputs), in order."""
+    return [u async for u in job]
 
 
 def _compressed_text(client: Client) -> str:
@@ -210,6 +216,9 @@ def test_an_evicted_model_is_rebuilt_not_dropped(server, budget):
     job = first.submit(handle_file(str(CLIP)), "", api_name="/transcribe")
     text_after = job.result(timeout=120)[2]
     assert text_after == before  # the same model as before it was set aside
+    messages = [p.desc or "" for u in asyncio.run(_updates(job)) if isinstance(u, StatusUpdate)
+                for p in (u.progress_data or [])]
+    assert any(m.startswith("Rebuilding your compressed model") for m in messages), messages
     assert state.COMPRESSED.rebuilds == rebuilds + 1
     assert first.session_hash in state.COMPRESSED.owners()  # rebuilt under the first user's session
     assert second.session_hash not in state.COMPRESSED.owners()  # ... which set the second's aside in turn
