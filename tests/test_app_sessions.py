@@ -125,6 +125,9 @@ def test_a_compressed_model_weighs_only_the_layers_it_replaced():
     assert state.added_bytes(one, model) == new_bytes > 0
     assert new_bytes < everything / 20  # one layer of 32, at half its channels
     assert state.added_bytes(model, model) == 0
+    # with its original gone from the store, a compressed model keeps every tensor alive: it weighs them all
+    old_layer = sum(t.untyped_storage().nbytes() for t in model.model.get_submodule(fc1.name).parameters())
+    assert state.added_bytes(one, None) == state.added_bytes(model, None) - old_layer + new_bytes
     full_copy = copy.deepcopy(model)  # shares nothing: weighs the whole model (tied embeddings counted once)
     assert state.added_bytes(full_copy, model) == sum(
         {p.untyped_storage().data_ptr(): p.untyped_storage().nbytes() for p in full_copy.model.parameters()}.values()

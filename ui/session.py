@@ -20,7 +20,7 @@ import gradio as gr
 from gradio.context import LocalContext
 
 from .lib import CompressionConfig, LayerInfo, Plan, SpeechModel, compress, find_layers
-from .state import COMPRESSED, LAYER_CACHE, added_bytes, get_model, new_file, release_files
+from .state import COMPRESSED, LAYER_CACHE, MODELS, added_bytes, get_model, new_file, release_files
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,8 @@ def keep_compressed(sess: Session, compressed: SpeechModel, config: CompressionC
     """Store the session's new compressed model under its key (weighed by the bytes it adds to the
     original) and return the session, now remembering the config that rebuilds it."""
     key = sess.compressed or uuid.uuid4().hex
-    COMPRESSED.put(key, compressed, added_bytes(compressed, get_model(sess.spec)), owner=current_owner())
+    original = MODELS.get(sess.spec)  # not loaded again: if it has left the store, the model holds it alone
+    COMPRESSED.put(key, compressed, added_bytes(compressed, original), owner=current_owner())
     plan = config.plan.clusters if config.plan is not None else compressed.compression["plan"]
     return replace(sess, compressed=key, compressed_plan=dict(plan), method=config.method, seed=int(config.seed),
                    compress_seconds=seconds, config=config)

@@ -96,14 +96,16 @@ def _storage(t: torch.Tensor) -> tuple[int, str]:
     return t.untyped_storage().data_ptr(), str(t.device)
 
 
-def added_bytes(model: SpeechModel, original: SpeechModel) -> int:
+def added_bytes(model: SpeechModel, original: SpeechModel | None) -> int:
     """Bytes of ``model``'s parameters and buffers whose storage is NOT shared with ``original``'s.
 
     What a compressed model costs beyond the original it was made from: ``compress()`` shares every
     unchanged tensor (:func:`prunelab.compression.compress.share_copy`), so this is about the layers it
     replaced. Each storage counts once, whole (a tensor viewing part of a new storage costs all of it).
+    With no ``original`` (it has left :data:`MODELS`, so the compressed model alone keeps its tensors
+    alive), everything counts.
     """
-    shared = {_storage(t) for t in _tensors(original.model)}
+    shared = {_storage(t) for t in _tensors(original.model)} if original is not None else set()
     seen: set[tuple[int, str]] = set()
     total = 0
     for t in _tensors(model.model):
@@ -160,6 +162,7 @@ class CompressedStore:
         with self._lock:
             found = key in self._items
             self._pop(key)
+            self._building.pop(key, None)
             return found
 
     def drop_owner(self, owner: str) -> int:
@@ -168,6 +171,7 @@ class CompressedStore:
             keys = [k for k, (_, _, o) in self._items.items() if o == owner]
             for k in keys:
                 self._pop(k)
+                self._building.pop(k, None)
             return len(keys)
 
     def count_rebuild(self) -> None:
