@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import re
 import socket
 import sys
 import tempfile
@@ -301,3 +302,46 @@ def test_heavy_events_show_progress_and_the_queue_is_bounded():
         assert named[name].concurrency_limit == 1 and named[name].show_progress != "hidden", name
     unload = [fn for fn in demo.fns.values() if any(t[1] == "unload" for t in fn.targets)]
     assert [fn.name for fn in unload] == ["end_session"]
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Debian chromium is not installed at {CHROMIUM}")
+def test_in_the_browser_a_waiting_user_sees_the_queue_not_a_frozen_button(server, monkeypatch):
+    """Three browser tabs press Compress while the first compression is held: the others' status shows their
+    place in the queue ("queue: 1/2 …", "queue: 2/2 …"), and all three compress once it is let go."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    compress_tab = sys.modules["ui.tabs.compress"]
+    release = threading.Event()
+    real_compress = compress_tab.compress
+
+    def held_compress(*args, **kwargs):
+        release.wait(timeout=60)
+        return real_compress(*args, **kwargs)
+
+    monkeypatch.setattr(compress_tab, "compress", held_compress)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            pages = [browser.new_context(viewport={"width": 1440, "height": 1000}).new_page() for _ in range(3)]
+            for page in pages:
+                page.goto(server)
+            for page in pages:
+                page.get_by_text("compressible linear layers").first.wait_for(timeout=120_000)
+            for page in pages:
+                page.locator("#pl-compress-btn").click()
+                page.wait_for_timeout(700)
+            queued = []
+            for page in pages[1:]:
+                page.wait_for_function("() => /queue: \\d+\\/\\d+/.test(document.querySelector('#pl-status').innerText)",
+                                       timeout=30_000)
+                queued.append(re.search(r"queue: (\d+)/(\d+)", page.locator("#pl-status").inner_text()).groups())
+            print("queue shown to the waiting tabs:", queued)
+            assert [int(rank) for rank, _ in queued] == [1, 2]
+            assert "queue:" not in pages[0].locator("#pl-status").inner_text()  # the first one is running
+        finally:
+            release.set()
+        for page in pages:
+            page.get_by_text("Compressed with").first.wait_for(timeout=120_000)
+        browser.close()
