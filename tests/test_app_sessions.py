@@ -151,7 +151,8 @@ def test_compressed_store_is_bounded_by_bytes_and_keeps_the_newest():
     store.put("d", "D", 5, owner="s1")
     store.put("e", "E", 5, owner="s1")
     store.put("f", "F", 5, owner="s2")
-    assert store.drop_owner("s1") == 2 and store.owners() == {"s2"} and store.nbytes == 5
+    assert store.drop_owner("s1", keep="e") == 1 and "e" in store and "d" not in store
+    assert store.drop_owner("s1") == 1 and store.owners() == {"s2"} and store.nbytes == 5
     assert store.drop("f") and not store.drop("f") and store.nbytes == 0
 
 
@@ -231,6 +232,17 @@ def test_an_evicted_model_is_rebuilt_not_dropped(server, budget):
     assert state.COMPRESSED.rebuilds == rebuilds + 2
     zip_path = first.predict(api_name="/download_model")  # rebuilt again for the download: still no error
     assert Path(zip_path).stat().st_size > 0
+
+
+def test_a_session_holds_one_compressed_model(server):
+    """Compressing again, or after loading the model anew (a new plan, a new key), replaces the session's model."""
+    client = _session(server, 0.5)
+    client.predict("kmeans", 0, api_name="/compress")
+    client.predict("magnitude", 0, api_name="/compress")
+    client.predict(TINY, 0.25, "ffn", api_name="/load_model")
+    client.predict("kmeans", 1, api_name="/compress")
+    assert len(state.COMPRESSED.keys(client.session_hash)) == 1
+    client.close()
 
 
 def test_closing_a_session_releases_its_model_and_files(server):

@@ -79,7 +79,10 @@ def keep_compressed(sess: Session, compressed: SpeechModel, config: CompressionC
     original) and return the session, now remembering the config that rebuilds it."""
     key = sess.compressed or uuid.uuid4().hex
     original = MODELS.get(sess.spec)  # not loaded again: if it has left the store, the model holds it alone
-    COMPRESSED.put(key, compressed, added_bytes(compressed, original), owner=current_owner())
+    owner = current_owner()
+    COMPRESSED.put(key, compressed, added_bytes(compressed, original), owner=owner)
+    if owner:  # one compressed model per session: one made before loading another model is not needed again
+        COMPRESSED.drop_owner(owner, keep=key)
     plan = config.plan.clusters if config.plan is not None else compressed.compression["plan"]
     return replace(sess, compressed=key, compressed_plan=dict(plan), method=config.method, seed=int(config.seed),
                    compress_seconds=seconds, config=config)

@@ -165,10 +165,10 @@ class CompressedStore:
             self._building.pop(key, None)
             return found
 
-    def drop_owner(self, owner: str) -> int:
-        """Forget every model ``owner`` (a session hash) stored; returns how many."""
+    def drop_owner(self, owner: str, keep: str | None = None) -> int:
+        """Forget every model ``owner`` (a session hash) stored, but the one under ``keep``; returns how many."""
         with self._lock:
-            keys = [k for k, (_, _, o) in self._items.items() if o == owner]
+            keys = [k for k, (_, _, o) in self._items.items() if o == owner and k != keep]
             for k in keys:
                 self._pop(k)
                 self._building.pop(k, None)
@@ -187,6 +187,11 @@ class CompressedStore:
     def nbytes(self) -> int:
         with self._lock:
             return self._bytes
+
+    def keys(self, owner: str | None = None) -> list[str]:
+        """The keys stored (by ``owner`` only, when given), least recently used first."""
+        with self._lock:
+            return [k for k, (_, _, o) in self._items.items() if owner is None or o == owner]
 
     def owners(self) -> set[str | None]:
         with self._lock:
