@@ -17,7 +17,9 @@ DEFAULT_SPEC = os.environ.get("PRUNELAB_MODEL", "").strip() or DEFAULT_MODEL
 MAX_AUDIO_S = float(os.environ.get("PRUNELAB_MAX_AUDIO_S", "") or 60)
 LAYER_CACHE_MB = int(os.environ.get("PRUNELAB_LAYER_CACHE_MB", "") or 384)
 MAX_LOADED_MODELS = 2  # original models shared by all sessions
-MAX_COMPRESSED_MODELS = 3  # compressed models, one per session, least recently used dropped first
+COMPRESSED_MB = int(os.environ.get("PRUNELAB_COMPRESSED_MB", "") or 512)
+"""Memory for the sessions' compressed models, counted as the bytes each adds beyond the original it shares
+(least recently used set aside first, and rebuilt from its session's plan when its user needs it again)."""
 FILE_TTL_S = 3600  # downloads older than this are removed
 
 
