@@ -114,8 +114,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     if args.round3:
         grid += ROUND3
     elif args.round2:
-        grid += ROUND2 + ([] if args.set == "tune" else [job(**{k: v for k, v in json.loads(
-            (OUT / "choice.json").read_text())["b"].items() if k in ("method", "preset", "sparsity", "units")})])
+        grid += ([] if args.set == "tune" else [job(**{k: v for k, v in json.loads(  # round 1's target (b) row first
+            (OUT / "choice.json").read_text())["b"].items() if k in ("method", "preset", "sparsity", "units")})]) + ROUND2
     else:
         grid += tune_grid() if args.set == "tune" else test_grid(args.baselines_only, args.choice_only)
     if getattr(args, "only_a", False):
