@@ -100,6 +100,9 @@ def test_word_diff_without_normalising_and_detailed_edges():
     assert word_diff("The cat.", "the cat") == [("equal", "the cat")]
     assert word_diff("The cat.", "the cat", normalize_text=False) == [("substitute", "the cat")]
     assert word_diff_detailed("The cat.", "the cat", normalize_text=False) == [("substitute", "The cat.", "the cat")]
+    # the hypothesis is normalised exactly when asked, like the reference
+    assert word_diff_detailed("the cat", "The CAT!") == [("equal", "the cat", "the cat")]
+    assert word_diff_detailed("the cat", "The CAT!", normalize_text=False) == [("substitute", "the cat", "The CAT!")]
     assert word_diff_detailed(None, " a b ", normalize_text=False) == [("insert", "", "a b")]
     assert word_diff_detailed("a b", None, normalize_text=False) == [("delete", "a b", "")]
     assert word_diff_detailed("", "x y") == [("insert", "", "x y")]
