@@ -2,7 +2,7 @@
 
 Each tab is built by its module in :mod:`ui.tabs`, then wired, since events may reach across tabs. What
 the tabs share is per user ``sess`` (a :class:`~ui.session.Session` in ``gr.State``) and ``rev`` (a
-counter bumped whenever every slider must be rebuilt), and for all users the stores of :mod:`ui.state`.
+counter bumped whenever every slider is set anew: slider edits made before are ignored), and for all users the stores of :mod:`ui.state`.
 """
 from __future__ import annotations
 
@@ -30,8 +30,28 @@ Using Parameter Clustering”.)*
 CSS = """
 #pl-intro h1 { margin-bottom: 0.2em; }
 #pl-compress-btn { min-height: 48px; }
-.pl-block-acc { margin-bottom: 2px; }
 footer { display: none !important; }
+/* the plan editor (ui/tabs/sliders.py): native range inputs in collapsible parts and blocks */
+.pl-sliders details { border: 1px solid var(--border-color-primary); border-radius: 6px; margin: 2px 0; }
+.pl-sliders summary { cursor: pointer; padding: 4px 8px; font-weight: 600; }
+.pl-sliders details.pl-block { margin: 2px 6px; }
+.pl-sliders details.pl-block summary { font-weight: 500; }
+.pl-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(210px, 1fr)); gap: 4px 14px;
+           padding: 4px 10px 8px; }
+.pl-layer-slider { display: flex; flex-direction: column; font-size: 0.9em; }
+.pl-layer-slider label { font-family: var(--font-mono); }
+.pl-k-inputs { display: flex; gap: 6px; align-items: center; }
+.pl-k-inputs input[type=range] { flex: 1; min-width: 0; accent-color: var(--color-accent); }
+.pl-k-inputs input[type=number] { width: 5.5em; }
+.pl-info { color: var(--body-text-color-subdued); font-size: 0.85em; }
+/* narrow screens (phones, ~420 px): tab names wrap instead of hiding, dropdown texts wrap */
+@media (max-width: 600px) {
+  .tab-wrapper, .tab-container { flex-wrap: wrap !important; height: auto !important; overflow: visible !important; }
+  .tab-container button { flex: 1 1 auto; white-space: normal; }
+  .tab-container .overflow-menu, .tab-wrapper .overflow-menu { display: none !important; }
+  .wrap-inner input, .secondary-wrap input { text-overflow: clip; }
+  .gradio-container { padding: 4px !important; }
+}
 """
 
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="emerald")
@@ -42,7 +62,7 @@ def build_app(default_spec: str | None = None) -> gr.Blocks:
     spec0 = default_spec or DEFAULT_SPEC
     with gr.Blocks(title="prunelab: data-free compression of speech models", delete_cache=(1800, 3600)) as demo:
         sess = gr.State(Session())
-        rev = gr.State(0)  # bumped whenever all sliders must be rebuilt (new model, preset, uploaded plan)
+        rev = gr.State(0)  # bumped whenever every slider is set anew (new model, preset, uploaded plan)
 
         gr.Markdown(INTRO, elem_id="pl-intro")
         with gr.Tabs():

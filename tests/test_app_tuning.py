@@ -1,0 +1,168 @@
+"""The app as a tuning bench, through its API (gradio_client) and its handlers: one round trip sets every
+slider, a restored plan brings its method, a compressed model made with another plan is flagged, the
+original transcribes alone, times are medians of interleaved runs, and no server path reaches a message.
+
+The browser side (requests counted, sliders shown, headers, stale lines) is in test_browser_tuning.py.
+"""
+from __future__ import annotations
+
+import json
+import re
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import app  # noqa: E402
+from prunelab import Plan, find_layers  # noqa: E402
+
+CLIP = ROOT / "assets" / "clip1.wav"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    demo = app.build_app(default_spec="tiny:whisper")
+    demo.queue(default_concurrency_limit=2)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True,
+                            quiet=True, **app.launch_kwargs())
+    yield url
+    demo.close()
+
+
+@pytest.fixture
+def client(server):
+    c = Client(server, verbose=False)
+    c.predict("tiny:whisper", 0.3, "uniform", api_name="/load_model")
+    return c
+
+
+def slider_values(editor_html: str) -> dict[str, int]:
+    """Layer name -> K of every slider in the editor's HTML (the range input's value)."""
+    rows = re.findall(r'data-name="([^"]+)".*?type="range"[^>]*value="(\d+)"', editor_html)
+    return {name: int(k) for name, k in rows}
+
+
+def tiny_layers():
+    from ui.state import get_model
+
+    return find_layers(get_model("tiny:whisper").model)
+
+
+def test_set_all_sliders_returns_every_slider_in_one_answer(client):
+    summary, chart, editor, stale = client.predict(0.5, "ffn", api_name="/set_all_sliders")
+    layers = tiny_layers()
+    plan = Plan.from_sparsity(layers, 0.5, "ffn")
+    assert slider_values(editor) == {l.name: plan.clusters.get(l.name, l.channels) for l in layers}
+    assert len(slider_values(editor)) == 32 and "8 of 32 layers compressed" in summary
+    assert "encoder block 0 · 6 layers · " in editor and stale == ""
+    ffn_block = [l for l in layers if l.part == "encoder" and l.block == 0]
+    assert f"encoder block 0 · 6 layers · {100 * plan.sparsity(ffn_block):.0f}% sparse" in editor
+
+
+def test_a_restored_plan_sets_the_method_too(client, tmp_path):
+    layers = tiny_layers()
+    fc1 = next(l for l in layers if l.kind == "fc1")
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps({"clusters": {fc1.name: 40}, "method": "magnitude", "seed": 0}))
+    summary, chart, editor, stale, method = client.predict(handle_file(str(path)), api_name="/upload_plan")
+    assert method["value"] == "magnitude"  # an update of the Method dropdown
+    assert slider_values(editor)[fc1.name] == 40 and "1 of 32 layers compressed" in summary
+    # a plan without a method (or with one the app does not know) leaves the dropdown alone
+    path.write_text(json.dumps({"clusters": {fc1.name: 41}, "method": "no-such-method"}))
+    *_, method = client.predict(handle_file(str(path)), api_name="/upload_plan")
+    assert "value" not in method
+
+
+def test_a_compressed_model_made_with_another_plan_is_flagged(client):
+    *_, stale = client.predict("kmeans", 0, api_name="/compress")
+    assert stale == ""
+    *_, stale = client.predict(0.6, "uniform", api_name="/set_all_sliders")
+    assert "sliders changed since you pressed Compress" in stale
+    *_, stale = client.predict(0.3, "uniform", api_name="/set_all_sliders")  # back to the compressed plan
+    assert stale == ""
+    client.predict(0.6, "uniform", api_name="/set_all_sliders")
+    summary = client.predict(handle_file(str(CLIP)), "she put the fresh flowers", api_name="/transcribe")[4]
+    assert "made before the sliders last changed" in summary
+    *_, stale = client.predict("kmeans", 0, api_name="/compress")
+    assert stale == ""
+
+
+def test_failed_load_keeps_the_model_in_use(client):
+    with pytest.raises(Exception, match="Unknown model"):
+        client.predict("tiny:nothing", 0.3, "uniform", api_name="/load_model")
+    summary = client.predict(0.3, "uniform", api_name="/set_all_sliders")[0]
+    assert "32 of 32 layers compressed" in summary  # still the tiny Whisper
+
+
+def test_error_messages_hold_no_server_path(client, tmp_path):
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio" * 10)
+    with pytest.raises(Exception) as excinfo:
+        client.predict(handle_file(str(corrupt)), "", api_name="/transcribe")
+    assert "corrupt.wav" in str(excinfo.value) and "/tmp" not in str(excinfo.value)
+
+    import tempfile
+
+    from ui.events import hide_server_paths
+
+    tmp = tempfile.gettempdir()
+    assert hide_server_paths(f"Audio file not found: {tmp}/gradio/3f9a/b7/my clip.wav.") == \
+        "Audio file not found: my clip.wav."
+    assert hide_server_paths("Model folder '/home/me/model' does not exist") == "Model folder '/home/me/model' does not exist"
+
+
+# --- handlers, without a server -------------------------------------------------------------------------------
+
+
+def test_slider_edits_are_checked_and_stale_ones_ignored():
+    from ui.session import Session
+    from ui.state import get_model
+    from ui.tabs.sliders import edited_clusters, on_edit
+
+    get_model("tiny:whisper")
+    layers = tiny_layers()
+    fc1 = next(l for l in layers if l.kind == "fc1")
+    sent = {fc1.name: 10_000, "not.a.layer": 3, layers[0].name: 0, layers[1].name: "x", layers[2].name: 7.6}
+    assert edited_clusters(layers, sent) == {fc1.name: fc1.channels, layers[0].name: 1, layers[2].name: 8}
+    assert edited_clusters(layers, "nonsense") == {}
+
+    sess = Session(spec="tiny:whisper", clusters={})
+    event = type("Event", (), {"_data": {"clusters": {fc1.name: 12}, "rev": 4}})()
+    new_sess, summary, chart, stale = on_edit(sess, 4, event)
+    assert new_sess.clusters == {fc1.name: 12} and "1 of 32 layers compressed" in summary
+    skipped = on_edit(sess, 5, event)  # drawn from sliders the server has replaced since: ignored
+    assert all(not isinstance(x, Session) for x in skipped)
+
+
+def test_times_are_medians_of_interleaved_runs(monkeypatch):
+    import numpy as np
+
+    from ui.tabs import listen
+
+    calls, durations = [], iter([0.05, 0.01, 0.01, 0.03, 0.03, 0.02])
+    clock = [0.0]
+
+    def fake_transcribe(model, samples, rate):
+        calls.append(model)
+        clock[0] += next(durations)
+        return f"text of {model}"
+
+    monkeypatch.setattr(listen, "transcribe", fake_transcribe)
+    monkeypatch.setattr(listen.time, "perf_counter", lambda: clock[0])
+    texts, seconds, runs = listen.time_models(["A", "B"], np.zeros(16000))
+    assert calls == ["A", "B"] * 3 and runs == 3  # interleaved
+    assert texts == ["text of A", "text of B"]
+    assert seconds == pytest.approx([0.03, 0.02])  # medians of (0.05, 0.01, 0.03) and (0.01, 0.03, 0.02)
