@@ -62,7 +62,7 @@ def tiny_layers():
 
 
 def test_set_all_sliders_returns_every_slider_in_one_answer(client):
-    summary, chart, editor, stale = client.predict(0.5, "ffn", api_name="/set_all_sliders")
+    summary, editor, stale = client.predict(0.5, "ffn", api_name="/set_all_sliders")
     layers = tiny_layers()
     plan = Plan.from_sparsity(layers, 0.5, "ffn")
     assert slider_values(editor) == {l.name: plan.clusters.get(l.name, l.channels) for l in layers}
@@ -77,7 +77,7 @@ def test_a_restored_plan_sets_the_method_too(client, tmp_path):
     fc1 = next(l for l in layers if l.kind == "fc1")
     path = tmp_path / "plan.json"
     path.write_text(json.dumps({"clusters": {fc1.name: 40}, "method": "magnitude", "seed": 0}))
-    summary, chart, editor, stale, method = client.predict(handle_file(str(path)), api_name="/upload_plan")
+    summary, editor, stale, method = client.predict(handle_file(str(path)), api_name="/upload_plan")
     assert method["value"] == "magnitude"  # an update of the Method dropdown
     assert slider_values(editor)[fc1.name] == 40 and "1 of 32 layers compressed" in summary
     # a plan without a method (or with one the app does not know) leaves the dropdown alone
@@ -141,7 +141,7 @@ def test_slider_edits_are_checked_and_stale_ones_ignored():
 
     sess = Session(spec="tiny:whisper", clusters={})
     event = type("Event", (), {"_data": {"clusters": {fc1.name: 12}, "rev": 4}})()
-    new_sess, summary, chart, stale = on_edit(sess, 4, event)
+    new_sess, summary, stale = on_edit(sess, 4, event)
     assert new_sess.clusters == {fc1.name: 12} and "1 of 32 layers compressed" in summary
     skipped = on_edit(sess, 5, event)  # drawn from sliders the server has replaced since: ignored
     assert all(not isinstance(x, Session) for x in skipped)

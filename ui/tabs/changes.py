@@ -1,6 +1,7 @@
 """The See what changed tab: what compression did, where a model can be compressed, one layer's clusters.
 
-Its sparsity, distortion and size charts are filled by the Compress tab (load and compress). Here:
+Its distortion and size charts are filled by Compress; the sparsity chart shows the sliders' plan, drawn
+each time the tab opens (and by Compress). Here:
 the data-free sensitivity curves of the preset's layers, and for one layer at its slider's K the
 channels in PCA space coloured by cluster, with the cluster sizes.
 """
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from ..events import HEAVY, PRIVATE, guard
-from ..lib import CompressionConfig, Plan, layer_result, plots, sensitivity_curves
+from ..lib import CompressionConfig, Plan, PrunelabError, layer_result, plots, sensitivity_curves
 from ..session import Session, pick_layer, require_model
 from ..settings import known_method, method_label
 from ..state import LAYER_CACHE
@@ -35,6 +36,17 @@ class ChangesTab:
     inspect_md: gr.Markdown
     scatter_plot: gr.Plot
     sizes_plot: gr.Plot
+
+
+def on_plan_chart(sess: Session):
+    """The sparsity chart of the sliders' plan, drawn when this tab opens (not on every slider change)."""
+    if sess is None or not sess.spec:
+        return gr.skip()
+    try:
+        _, layers = require_model(sess)
+    except (gr.Error, PrunelabError):
+        return gr.skip()
+    return plots.sparsity_chart(layers, sess.clusters)
 
 
 @guard
@@ -96,6 +108,7 @@ def build() -> ChangesTab:
 
 def wire(t: ChangesTab, sess: gr.State, compress: CompressTab) -> None:
     """Events of this tab; they read the preset, method and seed chosen on the Compress tab."""
+    t.tab.select(on_plan_chart, sess, t.sparsity_plot, **PRIVATE)
     t.sens_btn.click(on_sensitivity, [compress.preset, sess], t.sens_plot, api_name="sensitivity", **HEAVY)
     inspect_inputs = [t.inspect_layer, compress.method, compress.seed, sess]
     inspect_outputs = [t.scatter_plot, t.sizes_plot, t.inspect_md]

@@ -98,7 +98,6 @@ def on_load(spec: str, sparsity: float, preset: str, sess: Session, rev: int, pr
     rev = (rev or 0) + 1
     return (
         sess, rev, info, plan_summary(layers, sess.clusters),
-        plots.sparsity_chart(layers, sess.clusters),
         gr.Dropdown(choices=layer_choices(layers), value=choice),
         gr.Dropdown(choices=layer_choices(layers), value=choice),
         "Not compressed yet: press **Compress**.",
@@ -112,10 +111,13 @@ def on_load_failed(sess: Session):
 
 
 def _new_plan(sess: Session, rev: int, layers: list[LayerInfo], clusters: dict[str, int]):
-    """Outputs of every event that sets all sliders at once: session, rev, summary, chart, the sliders (one
-    HTML value: one round trip however many layers) and the note on a compressed model made with another plan."""
+    """Outputs of every event that sets all sliders at once: session, rev, summary, the sliders (one HTML
+    value: one round trip however many layers) and the note on a compressed model made with another plan.
+
+    No chart: drawing one bar per layer took 1-3 s for 512 layers; the See what changed tab draws the
+    sliders' plan when it is opened (:func:`ui.tabs.changes.on_plan_chart`)."""
     sess, rev = sess.with_clusters(clusters), (rev or 0) + 1
-    return (sess, rev, plan_summary(layers, clusters), plots.sparsity_chart(layers, clusters),
+    return (sess, rev, plan_summary(layers, clusters),
             sliders.editor_html(layers, clusters, rev), sliders.stale_note(sess, layers))
 
 
@@ -333,7 +335,7 @@ def build(sess: gr.State, rev: gr.State, spec0: str) -> CompressTab:
 def wire(demo: gr.Blocks, t: CompressTab, sess: gr.State, rev: gr.State, changes: ChangesTab, how: HowTab) -> None:
     """Events of this tab; loading fills the layer dropdowns of ``changes`` and ``how``, compressing their charts."""
     load_inputs = [t.model_box, t.sparsity, t.preset, sess, rev]
-    load_outputs = [sess, rev, t.model_md, t.plan_md, changes.sparsity_plot, changes.inspect_layer, how.how_layer,
+    load_outputs = [sess, rev, t.model_md, t.plan_md, changes.inspect_layer, how.how_layer,
                     t.status_md, t.editor, t.stale_md]
     t.load_btn.click(on_load, load_inputs, load_outputs, api_name="load_model", **HEAVY).failure(
         on_load_failed, sess, t.model_box, **INSTANT)
@@ -341,7 +343,7 @@ def wire(demo: gr.Blocks, t: CompressTab, sess: gr.State, rev: gr.State, changes
         on_load_failed, sess, t.model_box, **INSTANT)
     demo.load(on_load, load_inputs, load_outputs, **PRIVATE, **HEAVY)
 
-    new_plan_outputs = [sess, rev, t.plan_md, changes.sparsity_plot, t.editor, t.stale_md]
+    new_plan_outputs = [sess, rev, t.plan_md, t.editor, t.stale_md]
     set_all_inputs = [t.sparsity, t.preset, sess, rev]
     t.preset_btn.click(on_preset, set_all_inputs, new_plan_outputs, api_name="set_all_sliders")
     for trigger in (t.sparsity.release, t.preset.input):
@@ -350,7 +352,7 @@ def wire(demo: gr.Blocks, t: CompressTab, sess: gr.State, rev: gr.State, changes
     t.plan_file_in.upload(on_plan_upload, [t.plan_file_in, sess, rev], [*new_plan_outputs, t.method],
                           api_name="upload_plan")
     t.method.change(lambda m: gr.Dropdown(info=METHODS[m].help if m in METHODS else ""), t.method, t.method, **INSTANT)
-    t.editor.edit(sliders.on_edit, [sess, rev], [sess, t.plan_md, changes.sparsity_plot, t.stale_md],
+    t.editor.edit(sliders.on_edit, [sess, rev], [sess, t.plan_md, t.stale_md],
                   trigger_mode="always_last", **INSTANT)
 
     t.compress_btn.click(on_compress, [t.method, t.seed, sess, t.units],

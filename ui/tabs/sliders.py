@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import gradio as gr
 
 from ..events import guard
-from ..lib import LayerInfo, Plan, find_layers, plots
+from ..lib import LayerInfo, Plan, find_layers
 from ..session import Session, plan_summary
 from ..state import MODELS, get_model
 
@@ -158,10 +158,10 @@ def on_edit(sess: Session, rev: int, evt: gr.EventData):
     """A slider was released: store the plan the browser sent (unless newer sliders replaced it)."""
     data = getattr(evt, "_data", None) or {}
     if sess is None or not sess.spec or sess.spec not in MODELS or data.get("rev") != rev:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return gr.skip(), gr.skip(), gr.skip()
     layers = find_layers(get_model(sess.spec).model)
     clusters = edited_clusters(layers, data.get("clusters"))
     if not clusters:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return gr.skip(), gr.skip(), gr.skip()
     sess = sess.with_clusters(clusters)
-    return sess, plan_summary(layers, clusters), plots.sparsity_chart(layers, clusters), stale_note(sess, layers)
+    return sess, plan_summary(layers, clusters), stale_note(sess, layers)
