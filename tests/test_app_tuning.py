@@ -166,3 +166,38 @@ def test_times_are_medians_of_interleaved_runs(monkeypatch):
     assert calls == ["A", "B"] * 3 and runs == 3  # interleaved
     assert texts == ["text of A", "text of B"]
     assert seconds == pytest.approx([0.03, 0.02])  # medians of (0.05, 0.01, 0.03) and (0.01, 0.03, 0.02)
+
+
+# --- readable figures ------------------------------------------------------------------------------------------
+
+
+def test_distortion_chart_has_a_linear_labelled_axis():
+    from prunelab.report import plots
+
+    fig = plots.distortion_chart({"distortion": {"a": 70.0, "b": 100.0}, "method": "kmeans"})
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "linear" and "linear" in ax.get_ylabel()
+    assert [p.get_height() for p in ax.patches] == [70.0, 100.0]
+
+
+def test_scatter_colours_only_the_largest_clusters():
+    import numpy as np
+    import torch
+
+    from prunelab.groups import ChannelGroups
+    from prunelab.report import plots
+
+    rng = np.random.default_rng(0)
+    c, k = 2048, 1229  # many clusters, as on Whisper-base's fc1 at 40 %
+    index = np.concatenate([np.arange(k), rng.integers(0, 40, c - k)])  # clusters 0..39 get the extra channels
+    weight = torch.randn(c, 16)
+    groups = ChannelGroups(weight=torch.randn(k, 16), bias=None, index=torch.as_tensor(index), distortion=1.0)
+    title = "enc.0.fc1: 2048 channels → K = 1229 (a method with a rather long readable name, hybrid)"
+    ax = plots.cluster_scatter(weight, None, groups, title=title).axes[0]
+    colours = {tuple(np.round(c, 3)) for c in ax.collections[0].get_facecolors()}
+    assert len(colours) == plots.COLORED_CLUSTERS + 1  # ten clusters in colour, every other one grey
+    top = plots.largest_clusters(index, k)
+    sizes = np.bincount(index, minlength=k)
+    assert len(top) == 10 and min(sizes[top]) >= max(np.delete(sizes, top))
+    assert all(len(line) <= 48 for line in ax.get_title().split("\n")) and "hybrid" in ax.get_title()
+    assert "largest clusters in colour" in ax.get_legend().get_texts()[0].get_text()

@@ -122,13 +122,36 @@ def _group_rows(groups: ChannelGroups) -> torch.Tensor:
     return channel_rows(groups.weight, groups.bias)
 
 
+COLORED_CLUSTERS = 10
+"""The scatter colours this many of the largest clusters (2+ channels); the others are drawn in one grey:
+a repeating palette over hundreds of clusters would give unrelated clusters the same colour."""
+OTHER_CLUSTER_COLOR = "#9AA5B1"
+
+
+def largest_clusters(index: np.ndarray, k: int, n: int = COLORED_CLUSTERS) -> np.ndarray:
+    """Ids of the ``n`` largest clusters that hold at least 2 channels, largest first (ties: lower id)."""
+    counts = np.bincount(np.clip(index, 0, k), minlength=k + 1)[:k]
+    order = np.lexsort((np.arange(k), -counts))
+    return order[counts[order] >= 2][:n]
+
+
 def _cluster_colors(index: np.ndarray, k: int) -> np.ndarray:
-    """An RGBA colour per channel: a repeating qualitative palette by cluster id, grey for dropped."""
+    """An RGBA colour per channel: a distinct colour for each of the largest clusters, one grey for the other
+    clusters, a lighter grey for dropped channels."""
     from matplotlib import colormaps
 
-    palette = colormaps["tab20"].colors
-    colors = np.array([palette[i % len(palette)] + (1.0,) for i in range(k)] + [_rgba(DROPPED_COLOR)])
+    palette = colormaps["tab10"].colors
+    colors = np.array([_rgba(OTHER_CLUSTER_COLOR)] * k + [_rgba(DROPPED_COLOR)])
+    for rank, cluster in enumerate(largest_clusters(index, k)):
+        colors[cluster] = palette[rank % len(palette)] + (1.0,)
     return colors[np.clip(index, 0, k)]
+
+
+def _wrap(title: str, width: int = 48) -> str:
+    """A long title over several lines (each of its lines wrapped), so that it is never cut at the figure's edge."""
+    import textwrap
+
+    return "\n".join(textwrap.fill(line, width) for line in title.split("\n"))
 
 
 def _rgba(hex_color: str) -> tuple[float, float, float, float]:
@@ -146,8 +169,11 @@ def draw_cluster_scatter(ax, weight: torch.Tensor, bias: torch.Tensor | None, gr
     points, centroids, explained = pca_2d(rows, _group_rows(groups))
     dropped = index >= k
     colors = _cluster_colors(index, k)
+    top = largest_clusters(index, k)
+    label = (f"channels ({int((~dropped).sum())}): the {len(top)} largest clusters in colour, the others grey"
+             if len(top) else f"channels ({int((~dropped).sum())})")
     ax.scatter(points[~dropped, 0], points[~dropped, 1], s=9, c=colors[~dropped], alpha=0.75,
-               linewidths=0, label=f"channels ({int((~dropped).sum())})")
+               linewidths=0, label=label)
     if dropped.any():
         ax.scatter(points[dropped, 0], points[dropped, 1], s=9, c=DROPPED_COLOR, alpha=0.6, linewidths=0,
                    marker="o", label=f"dropped channels ({int(dropped.sum())})")
@@ -157,7 +183,7 @@ def draw_cluster_scatter(ax, weight: torch.Tensor, bias: torch.Tensor | None, gr
                label=f"kept rows / centroids (K={k})", zorder=3)
     ax.set_xlabel("principal axis 1")
     ax.set_ylabel("principal axis 2")
-    ax.set_title(title or f"{len(index)} channels → K = {k} rows (PCA, {100 * explained:.0f}% of variance)",
+    ax.set_title(_wrap(title or f"{len(index)} channels → K = {k} rows (PCA, {100 * explained:.0f}% of variance)"),
                  fontsize=10)
     ax.legend(fontsize=8, loc="best", markerscale=1.2)
     ax.grid(alpha=0.25)
@@ -219,7 +245,7 @@ def distortion_chart(compression: Mapping, layers: Iterable[LayerInfo] | None = 
 
     ``compression`` is a compressed model's ``.compression`` dict. With ``layers`` the bars are labelled
     ``enc.3.fc1`` etc., coloured by sublayer and, where the layer's C is known, the bar text shows K/C.
-    Log scale: FFN layers have far more channels, so their distortion is much larger.
+    Linear scale, so that bars compare as they look (a log axis made ~70 look like nothing beside ~100).
     """
     distortion = dict((compression or {}).get("distortion") or {})
     plan = dict((compression or {}).get("plan") or {})
@@ -237,10 +263,10 @@ def distortion_chart(compression: Mapping, layers: Iterable[LayerInfo] | None = 
     colors = [SUBLAYER_COLORS.get(_sublayer(by_name[n]), "#4C72B0") if n in by_name else "#4C72B0" for n in names]
     values = [max(float(distortion[n]), 1e-12) for n in names]
     ax.bar(range(len(names)), values, color=colors)
-    ax.set_yscale("log")
+    ax.set_yscale("linear")
     ax.set_xticks(range(len(names)), labels, rotation=90, fontsize=6 if len(names) > 40 else 8)
     ax.set_xlim(-0.6, len(names) - 0.4)
-    ax.set_ylabel("distortion Σ‖row − replacement‖²")
+    ax.set_ylabel("distortion Σ‖row − replacement‖²\n(linear scale)")
     ks = [f"{plan[n]}" for n in names if n in plan]
     ax.set_title(f"Per-layer distortion ({method}, {len(names)} layers; lower = closer to the original)"
                  + ("" if ks else ""), fontsize=10, loc="left")
