@@ -201,3 +201,12 @@ def test_scatter_colours_only_the_largest_clusters():
     assert len(top) == 10 and min(sizes[top]) >= max(np.delete(sizes, top))
     assert all(len(line) <= 48 for line in ax.get_title().split("\n")) and "hybrid" in ax.get_title()
     assert "largest clusters in colour" in ax.get_legend().get_texts()[0].get_text()
+
+
+def test_plots_carry_an_alt_text(client):
+    """Gradio's alt text for a matplotlib figure is "{chart} plot visualising provided data"; ours fills chart."""
+    status, sparsity, distortion, size, table, stale = client.predict("kmeans", 0, api_name="/compress")
+    for plot in (sparsity, distortion, size):
+        assert plot["type"] == "matplotlib" and plot["plot"].startswith("data:image/png;base64,")
+    assert "Encoder: 12 layers" in sparsity["chart"] and "distortion" in distortion["chart"].lower()
+    assert "(x: " in distortion["chart"] or "(y: " in distortion["chart"]

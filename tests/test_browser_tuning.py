@@ -313,3 +313,27 @@ def test_listen_example_wer_and_errors_leave_no_stale_results(page, tmp_path):
     page.get_by_role("button", name="Transcribe with both models").click()
     page.get_by_text("silent").first.wait_for()
     assert "against the reference" not in page.locator("body").inner_text()
+
+
+def test_narrow_screen_shows_every_tab_name_and_whole_dropdown_texts(browser, tiny_url):
+    with open_page(browser, tiny_url, width=420, height=900) as page:
+        page.locator(".pl-layer-slider").first.wait_for()
+        for name in ("Compress", "See what changed", "Listen & compare", "How it works"):
+            tab = page.get_by_role("tab", name=name)
+            assert tab.is_visible(), name  # not folded into an overflow menu
+            box = tab.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 420, (name, box)
+            assert tab.evaluate("b => b.scrollWidth <= b.clientWidth + 1"), name  # the name is not clipped
+        cut = page.evaluate("() => [...document.querySelectorAll('input[role=listbox]')].filter(i => i.offsetParent)"
+                            ".filter(i => i.scrollWidth > i.clientWidth + 1).map(i => i.value)")
+        assert cut == []
+
+
+def test_plot_images_have_alt_text(page):
+    page.get_by_role("button", name="3 · Compress").click()
+    page.get_by_text("Compressed with").first.wait_for()
+    page.get_by_role("tab", name="See what changed").click()
+    page.locator("[data-testid=matplotlib] img").first.wait_for()
+    alts = page.eval_on_selector_all("[data-testid=matplotlib] img", "imgs => imgs.map(i => i.alt)")
+    assert alts and not any(a.startswith("undefined") for a in alts), alts
+    assert any("layers" in a for a in alts), alts

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from ..events import HEAVY, PRIVATE, guard
+from ..figures import Plot
 from ..lib import CompressionConfig, Plan, PrunelabError, layer_result, plots, sensitivity_curves
 from ..session import Session, pick_layer, require_model
 from ..settings import known_method, method_label
@@ -82,26 +83,26 @@ def on_inspect(layer_name: str, method: str, seed: float, sess: Session):
 
 def build() -> ChangesTab:
     with gr.Tab("See what changed", id="inspect") as tab:
-        sparsity_plot = gr.Plot(label="Sparsity per layer (1 − K/C)", format="png", show_label=False)
+        sparsity_plot = Plot(label="Sparsity per layer (1 − K/C)", format="png", show_label=False)
         with gr.Row():
-            size_plot = gr.Plot(label="Size before / after", format="png", show_label=False)
+            size_plot = Plot(label="Size before / after", format="png", show_label=False)
             size_df = gr.Dataframe(headers=["", "original", "compressed", "kept"], label="Sizes",
                                    interactive=False, wrap=True)
-        distortion_plot = gr.Plot(label="Clustering distortion per layer", format="png", show_label=False)
+        distortion_plot = Plot(label="Clustering distortion per layer", format="png", show_label=False)
         gr.Markdown("### Where can this model be compressed? (data-free sensitivity)\n"
                     "Each line is a layer's importance-weighted clustering distortion as its sparsity "
                     "grows, for the layers of the chosen preset. Flat, low lines compress cheaply; "
                     "**Auto-allocate** on the Compress tab spends the sparsity where lines are lowest.")
         sens_btn = gr.Button("Measure sensitivity", size="sm")
-        sens_plot = gr.Plot(label="Sensitivity", format="png", show_label=False)
+        sens_plot = Plot(label="Sensitivity", format="png", show_label=False)
         gr.Markdown("### Channel clusters of one layer (at its slider's K)")
         with gr.Row():
             inspect_layer = gr.Dropdown([], label="Layer", scale=3)
             inspect_btn = gr.Button("Show clusters", scale=1)
         inspect_md = gr.Markdown("")
         with gr.Row():
-            scatter_plot = gr.Plot(label="Channels in PCA space, coloured by cluster", format="png", show_label=False)
-            sizes_plot = gr.Plot(label="Cluster sizes", format="png", show_label=False)
+            scatter_plot = Plot(label="Channels in PCA space, coloured by cluster", format="png", show_label=False)
+            sizes_plot = Plot(label="Cluster sizes", format="png", show_label=False)
     return ChangesTab(tab, sparsity_plot, size_plot, size_df, distortion_plot, sens_btn, sens_plot, inspect_layer,
                       inspect_btn, inspect_md, scatter_plot, sizes_plot)
 

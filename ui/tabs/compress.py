@@ -291,7 +291,7 @@ def build(sess: gr.State, rev: gr.State, spec0: str) -> CompressTab:
                                          elem_id="pl-global-sparsity")
                     with gr.Row(equal_height=True):
                         preset = gr.Dropdown([(v, k) for k, v in UI_PRESETS.items() if k in PRESETS],
-                                             value=DEFAULT_PRESET, label="Apply to (preset)", scale=3,
+                                             value=DEFAULT_PRESET, label="Apply to (preset)", scale=3, min_width=300,
                                              info="Which layers the global sparsity applies to; "
                                                   "choosing one sets the sliders.")
                         with gr.Column(scale=1, min_width=120):
