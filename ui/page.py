@@ -12,7 +12,7 @@ import gradio as gr
 
 from .session import Session
 from .settings import DEFAULT_SPEC
-from .tabs import changes, compress, how, listen
+from .tabs import changes, compress, how, listen, tuning
 
 INTRO = """
 # ✂️ prunelab — shrink a speech model without data or training
@@ -69,11 +69,13 @@ def build_app(default_spec: str | None = None) -> gr.Blocks:
             compress_tab = compress.build(sess, rev, spec0)
             changes_tab = changes.build()
             listen_tab = listen.build()
+            tuning_tab = tuning.build()
             how_tab = how.build()
 
         compress.wire(demo, compress_tab, sess, rev, changes=changes_tab, how=how_tab)
         changes.wire(changes_tab, sess, compress_tab)
         listen.wire(listen_tab, sess)
+        tuning.wire(tuning_tab, sess, rev, compress_tab)
         how.wire(how_tab, sess, compress_tab)
     return demo
 

@@ -420,3 +420,59 @@ __all__ = [
     "sparsity_chart", "cluster_scatter", "cluster_sizes", "cluster_size_counts", "distortion_chart",
     "size_chart", "how_it_works_figure", "fold_figure", "pca_2d", "draw_cluster_scatter",
 ]
+
+
+# --- tuning history ------------------------------------------------------------------------------------
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats: none removes at least as many parameters (x) with at most
+    the same WER (y), better in one. Sorted by x."""
+    front = []
+    for i, (x, y) in enumerate(points):
+        beaten = any((x2 >= x and y2 <= y) and (x2 > x or y2 < y) for j, (x2, y2) in enumerate(points) if j != i)
+        if not beaten:
+            front.append(i)
+    return sorted(front, key=lambda i: (points[i][0], points[i][1]))
+
+
+def tuning_history_chart(history: Sequence[Mapping], title: str | None = None) -> Figure:
+    """Every evaluated plan as a point: parameters really removed (x, %) against WER (y, %).
+
+    ``history`` holds dicts with ``n`` (the point's number), ``method``, ``params_removed`` and ``wer``
+    (fractions) and ``wer_original``. Points are coloured by method and numbered; the Pareto front (the
+    plans nothing else beats on both axes) is a line; the original model is a star at 0 % removed.
+    """
+    fig = Figure(figsize=(7.2, 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    if not history:
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "No plan evaluated yet: press Evaluate this plan", ha="center", va="center")
+        return fig
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10"].colors
+    methods = list(dict.fromkeys(str(h["method"]) for h in history))
+    xy = [(100 * float(h["params_removed"]), 100 * float(h["wer"])) for h in history]
+    for m_i, method in enumerate(methods):
+        idx = [i for i, h in enumerate(history) if str(h["method"]) == method]
+        ax.scatter([xy[i][0] for i in idx], [xy[i][1] for i in idx], s=36, color=palette[m_i % 10], label=method,
+                   zorder=3)
+    for h, (x, y) in zip(history, xy):
+        ax.annotate(str(h["n"]), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    front = pareto_front(xy)
+    ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], color="black", lw=1.2, ls="--", zorder=2,
+            label=f"Pareto front ({len(front)} plan{'s' if len(front) != 1 else ''})")
+    originals = [100 * float(h["wer_original"]) for h in history if h.get("wer_original") is not None]
+    if originals:
+        ax.scatter([0], [originals[-1]], marker="*", s=140, color="#2a9d8f", zorder=4, label="original model")
+        ax.axhline(originals[-1], color="#2a9d8f", lw=0.8, alpha=0.6)
+    ax.set_xlabel("parameters really removed (% of all the model's)")
+    ax.set_ylabel("WER on the evaluation clips (%)")
+    ax.set_title(_wrap(title or f"Tuning history: {len(history)} evaluated plan{'s' if len(history) != 1 else ''}",
+                       70), fontsize=10, loc="left")
+    ax.set_xlim(left=-0.5)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return fig
