@@ -326,8 +326,9 @@ def test_handler_figures_show_the_sessions_model_and_plan():
 
 
 HEAVY_ENDPOINTS = {"load_model", "auto_allocate", "sensitivity", "compress", "download_model", "inspect_layer",
-                   "transcribe", "how_it_works"}
-LIGHT_ENDPOINTS = {"set_all_sliders", "upload_plan", "download_plan", "pick_example"}
+                   "transcribe", "how_it_works", "evaluate_plan"}
+LIGHT_ENDPOINTS = {"set_all_sliders", "upload_plan", "download_plan", "pick_example", "restore_plan",
+                   "download_history"}
 
 
 def test_app_py_is_the_entry_point_of_the_ui_package():

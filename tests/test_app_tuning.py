@@ -210,3 +210,63 @@ def test_plots_carry_an_alt_text(client):
         assert plot["type"] == "matplotlib" and plot["plot"].startswith("data:image/png;base64,")
     assert "Encoder: 12 layers" in sparsity["chart"] and "distortion" in distortion["chart"].lower()
     assert "(x: " in distortion["chart"] or "(y: " in distortion["chart"]
+
+
+# --- Evaluate this plan, tuning history -----------------------------------------------------------------------
+
+
+def test_the_evaluation_clips_are_many_voices_and_new_sentences():
+    from ui.tabs.tuning import EVAL_DIR, eval_clips
+
+    audios, refs = eval_clips()
+    voices = {Path(a).stem.rsplit("_", 1)[0] for a in audios}
+    assert len(audios) >= 12 and len(voices) >= 6
+    elsewhere = set()
+    for folder in ("benchmarks/clips/tune", "benchmarks/clips/test", "benchmarks/data", "assets"):
+        elsewhere |= {p.read_text().strip().lower() for p in (ROOT / folder).glob("*.txt")}
+    assert not {r.strip().lower() for r in refs} & elsewhere  # never used to choose a setting
+    assert EVAL_DIR.parent == ROOT / "assets"
+
+
+def test_evaluate_restore_and_download_the_history(client, tmp_path):
+    with pytest.raises(Exception, match="(?i)compress"):
+        client.predict(api_name="/evaluate_plan")
+    client.predict(0.5, "ffn", api_name="/set_all_sliders")
+    client.predict("magnitude", 0, api_name="/compress")
+    history_summary, chart, points = client.predict(api_name="/evaluate_plan")
+    assert "Plan #1" in history_summary and "12 clips" in history_summary and "WER original" in history_summary
+    assert chart["type"] == "matplotlib" and "Tuning history" in chart["chart"]
+    client.predict(0.2, "ffn", api_name="/set_all_sliders")
+    client.predict("kmeans", 0, api_name="/compress")
+    summary, chart, points = client.predict(api_name="/evaluate_plan")
+    assert "Plan #2" in summary and points["value"] == 2 and len(points["choices"]) == 2
+
+    json_path, csv_path = client.predict(api_name="/download_history")
+    history = json.loads(Path(json_path).read_text())
+    assert [p["n"] for p in history] == [1, 2] and [p["method"] for p in history] == ["magnitude", "kmeans"]
+    layers = tiny_layers()
+    assert history[0]["plan"] == {l.name: k for l, k in Plan.from_sparsity(layers, 0.5, "ffn").active(layers)}
+    assert 0 < history[1]["params_removed"] < history[0]["params_removed"]
+    rows = Path(csv_path).read_text().splitlines()
+    assert rows[0].startswith("n,model,method") and len(rows) == 3
+
+    summary, editor, stale, method = client.predict(1, api_name="/restore_plan")  # plan #1 back on the sliders
+    assert method["value"] == "magnitude"
+    assert {n: k for n, k in slider_values(editor).items() if k < next(l.channels for l in layers if l.name == n)} \
+        == history[0]["plan"]
+    assert "sliders changed since you pressed Compress" in stale  # the compressed model is plan #2's
+
+
+def test_pareto_front_and_history_chart():
+    from prunelab.report import plots
+
+    pts = [(1.0, 10.0), (2.0, 12.0), (2.0, 20.0), (3.0, 11.0), (0.5, 10.0)]
+    assert plots.pareto_front(pts) == [0, 3]  # (2, 12) and (2, 20) are beaten by (3, 11); (0.5, 10) by (1, 10)
+    history = [{"n": i + 1, "method": m, "params_removed": x / 100, "wer": y / 100, "wer_original": 0.09}
+               for i, ((x, y), m) in enumerate(zip(pts, ["kmeans", "kmeans", "magnitude", "predictive", "kmeans"]))]
+    ax = plots.tuning_history_chart(history).axes[0]
+    front = [l for l in ax.lines if l.get_linestyle() == "--"][0]
+    assert list(front.get_xdata()) == [1.0, 3.0] and list(front.get_ydata()) == [10.0, 11.0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[:3] == ["kmeans", "magnitude", "predictive"] and "original model" in labels
+    assert sorted(t.get_text() for t in ax.texts) == ["1", "2", "3", "4", "5"]

@@ -1,6 +1,6 @@
 """The Tuning history tab: score the compressed model's plan on many clips, and keep every score.
 
-"Evaluate this plan" transcribes the bundled evaluation clips (``assets/eval``: 16 clips, 8 synthetic
+"Evaluate this plan" transcribes the bundled evaluation clips (``assets/eval``: 12 clips, 6 synthetic
 voices, disjoint from every clip set the project chose settings on; ``benchmarks/make_app_clips.py``) with
 the original and the compressed model, in batches, and adds a point to the session's history: parameters
 really removed against WER. The chart draws every point, the Pareto front and the original model; any
@@ -57,7 +57,7 @@ def eval_clips() -> tuple[list[str], list[str]]:
 def _batch(model, audios: list[str], report) -> list[str]:
     from prunelab.speech.transcribe import transcribe_batch
 
-    return transcribe_batch(model, audios, batch_size=8, progress=report)
+    return transcribe_batch(model, audios, batch_size=12, progress=report)
 
 
 def point_label(p: dict) -> str:
@@ -144,7 +144,7 @@ def on_download(history: list[dict] | None):
 
 def build() -> TuningTab:
     with gr.Tab("Tuning history", id="tune") as tab:
-        gr.Markdown("Score the compressed model's plan on **16 bundled clips** (8 synthetic voices, never used to "
+        gr.Markdown("Score the compressed model's plan on **12 bundled clips** (6 synthetic voices, never used to "
                     "choose any setting): both models transcribe them in batches. Each evaluation adds a point below; "
                     "the dashed line joins the plans nothing else beats (fewer parameters *and* lower WER).")
         evaluate_btn = gr.Button("Evaluate this plan", variant="primary", elem_id="pl-evaluate-btn")
