@@ -270,3 +270,39 @@ def test_pareto_front_and_history_chart():
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels[:3] == ["kmeans", "magnitude", "predictive"] and "original model" in labels
     assert sorted(t.get_text() for t in ax.texts) == ["1", "2", "3", "4", "5"]
+
+
+def test_measured_sensitivity_beside_the_data_free_one(monkeypatch):
+    """Each group compressed alone: the chart's left bars are WER increases measured on the clips, the right
+    bars the data-free distortion of the same groups (here faked transcripts make the measured side known)."""
+    from ui.session import Session
+    from ui.state import get_model
+    from ui.tabs import measured, tuning
+
+    model = get_model("tiny:whisper")
+    audios, refs = tuning.eval_clips()
+    calls = []
+
+    def fake_clips(m, clips, report):  # the original is right; a model with block 1 compressed misses one clip
+        calls.append(m)
+        if m is model:
+            return list(refs)
+        block1 = any(".layers.1." in n for n in m.compression["plan"])
+        return ["nothing"] + list(refs[1:]) if block1 else list(refs)
+
+    monkeypatch.setattr(tuning, "transcribe_clips", fake_clips)
+    monkeypatch.setitem(tuning._ORIGINAL, "tiny:whisper", (0.0, list(refs)))
+    fig = measured.on_measure("encoder-fc1", 0.5, "kmeans", "block", Session(spec="tiny:whisper"),
+                              progress=lambda *a, **k: None)
+    left, right = fig.axes[:2]
+    assert [t.get_text() for t in left.get_yticklabels()] == ["encoder block 0", "encoder block 1"]
+    words = sum(len(r.split()) for r in refs)
+    expected = 100 * len(refs[0].rstrip(".").split()) / words  # one clip's words all wrong, over all words
+    assert [round(p.get_width(), 3) for p in left.patches] == pytest.approx([0.0, expected], abs=0.5)
+    assert all(p.get_width() > 0 for p in right.patches) and len(right.patches) == 2
+    assert len(calls) == 2  # one compressed model per group; the original's transcripts are cached
+
+    layers = tiny_layers()
+    by_kind = measured.group_layers(layers, "kind")
+    assert "encoder fc1" in by_kind and "decoder cross.q" in by_kind
+    assert sum(len(v) for v in by_kind.values()) == len(layers)

@@ -1,7 +1,9 @@
 """The Compress tab (steps 1-3 and 5): pick a model, set each layer's K, compress, download.
 
-Loading sets every slider from the global sparsity and preset; "Set all sliders" and "Auto-allocate"
-set them again (the latter from data-free sensitivity curves); a plan JSON restores them. Compress runs
+Loading sets every slider from the global sparsity and preset; "Set all sliders" (also: releasing the
+global sparsity slider, choosing a preset) and "Auto-allocate" set them again (the latter from data-free
+sensitivity curves); a plan JSON restores them, with its method. Each of these is one round trip that
+returns every slider at once (:mod:`ui.tabs.sliders`). Compress runs
 the library's ``compress()`` on the session's plan and stores the result in :data:`ui.state.COMPRESSED`
 under the session's key, then fills the charts of the See what changed tab.
 """

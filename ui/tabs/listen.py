@@ -1,7 +1,8 @@
 """The Listen & compare tab: one clip through the original and the compressed model, side by side.
 
 Upload, record or pick an example clip (``assets/*.wav`` with its ``.txt`` reference); both models
-transcribe it, each timed; with a reference text, the word error rates and word-level diffs.
+transcribe it (the original alone before anything is compressed), each timed as the median of interleaved
+runs; with a reference text, the word error rates and word-level diffs.
 """
 from __future__ import annotations
 

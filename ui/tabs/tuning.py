@@ -19,7 +19,7 @@ import gradio as gr
 
 from ..events import HEAVY, guard
 from ..figures import Plot
-from ..lib import plots, wer
+from ..lib import load_eval_set, plots, transcribe_batch, wer
 from ..session import require_compressed, require_model
 from ..settings import ASSETS, method_label
 from ..state import new_file
@@ -48,16 +48,25 @@ class TuningTab:
 
 def eval_clips() -> tuple[list[str], list[str]]:
     """The bundled evaluation clips: (wav paths, reference texts), sorted by name."""
-    from prunelab.speech.data import load_eval_set
-
     clips = load_eval_set(EVAL_DIR)
     return [str(u.audio) for u in clips], [u.text for u in clips]
 
 
-def _batch(model, audios: list[str], report) -> list[str]:
-    from prunelab.speech.transcribe import transcribe_batch
-
+def transcribe_clips(model, audios: list[str], report) -> list[str]:
+    """The clips' transcripts, in one batch (Whisper; CTC models go clip by clip)."""
     return transcribe_batch(model, audios, batch_size=12, progress=report)
+
+
+def original_wer(model, audios: list[str], refs: list[str], report) -> float:
+    """The original model's WER on the clips, transcribed once per model (every user shares it)."""
+    with _ORIGINAL_LOCK:
+        cached = _ORIGINAL.get(model.spec)
+    if cached is None:
+        hyps = transcribe_clips(model, audios, report)
+        cached = (wer(refs, hyps), hyps)
+        with _ORIGINAL_LOCK:
+            _ORIGINAL[model.spec] = cached
+    return cached[0]
 
 
 def point_label(p: dict) -> str:
@@ -72,16 +81,9 @@ def on_evaluate(sess, history: list[dict] | None, progress=gr.Progress()):
     compressed = require_compressed(sess)
     audios, refs = eval_clips()
     t0 = time.perf_counter()
-    with _ORIGINAL_LOCK:
-        cached = _ORIGINAL.get(original.spec)
-    if cached is None:
-        hyps_a = _batch(original, audios, lambda i, n, m: progress((i, 2 * n), desc=f"Original model: {m}"))
-        cached = (wer(refs, hyps_a), hyps_a)
-        with _ORIGINAL_LOCK:
-            _ORIGINAL[original.spec] = cached
-    wer_a = cached[0]
-    hyps_b = _batch(compressed, audios,
-                    lambda i, n, m: progress((n + i, 2 * n), desc=f"Compressed model: {m}"))
+    wer_a = original_wer(original, audios, refs, lambda i, n, m: progress((i, 2 * n), desc=f"Original model: {m}"))
+    hyps_b = transcribe_clips(compressed, audios,
+                              lambda i, n, m: progress((n + i, 2 * n), desc=f"Compressed model: {m}"))
     wer_b = wer(refs, hyps_b)
     seconds = time.perf_counter() - t0
     c = compressed.compression
