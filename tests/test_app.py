@@ -326,7 +326,8 @@ def test_handler_figures_show_the_sessions_model_and_plan():
 
 
 HEAVY_ENDPOINTS = {"load_model", "auto_allocate", "sensitivity", "compress", "download_model", "inspect_layer",
-                   "transcribe", "how_it_works", "evaluate_plan", "measured_sensitivity"}
+                   "transcribe", "how_it_works", "evaluate_plan", "measured_sensitivity",
+                   "reference_points"}
 LIGHT_ENDPOINTS = {"set_all_sliders", "upload_plan", "download_plan", "pick_example", "restore_plan",
                    "download_history"}
 

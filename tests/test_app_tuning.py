@@ -306,3 +306,26 @@ def test_measured_sensitivity_beside_the_data_free_one(monkeypatch):
     by_kind = measured.group_layers(layers, "kind")
     assert "encoder fc1" in by_kind and "decoder cross.q" in by_kind
     assert sum(len(v) for v in by_kind.values()) == len(layers)
+
+
+def test_reference_points_join_the_history(client):
+    client.predict(0.3, "ffn", api_name="/set_all_sliders")
+    summary, chart, points = client.predict(api_name="/reference_points")  # at the global sparsity (0.2 here)
+    assert summary.startswith("Reference points at 20% sparsity") and "recommended" in summary
+    assert len(points["choices"]) == 3 and all("(reference)" in label for label, _ in points["choices"])
+    json_path, _ = client.predict(api_name="/download_history")
+    history = json.loads(Path(json_path).read_text())
+    assert [p["method"] for p in history] == ["kmeans", "magnitude", "predictive"] and all(p["reference"] for p in history)
+    layers = tiny_layers()
+    assert history[0]["plan"] == {l.name: k for l, k in Plan.from_sparsity(layers, 0.2, "encoder-fc1").active(layers)}
+    assert history[2]["units"] == "foldable" and all(".encoder." in n and n.endswith("fc1") for n in history[2]["plan"])
+
+
+def test_reference_points_are_drawn_hollow_and_left_out_of_the_front():
+    from prunelab.report import plots
+
+    history = [{"n": 1, "method": "kmeans", "params_removed": 0.02, "wer": 0.2, "wer_original": 0.1},
+               {"n": 2, "method": "kmeans", "params_removed": 0.05, "wer": 0.1, "wer_original": 0.1, "reference": True}]
+    ax = plots.tuning_history_chart(history).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "reference: kmeans" in labels and "Pareto front (1 plan)" in labels  # the reference beats #1 but is no plan

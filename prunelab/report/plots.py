@@ -440,8 +440,9 @@ def tuning_history_chart(history: Sequence[Mapping], title: str | None = None) -
     """Every evaluated plan as a point: parameters really removed (x, %) against WER (y, %).
 
     ``history`` holds dicts with ``n`` (the point's number), ``method``, ``params_removed`` and ``wer``
-    (fractions) and ``wer_original``. Points are coloured by method and numbered; the Pareto front (the
-    plans nothing else beats on both axes) is a line; the original model is a star at 0 % removed.
+    (fractions), ``wer_original`` and optionally ``reference`` (a reference setting: hollow diamond, left out
+    of the front). Points are coloured by method and numbered; the Pareto front (the user's plans nothing
+    else beats on both axes) is a line; the original model is a star at 0 % removed.
     """
     fig = Figure(figsize=(7.2, 4.4), layout="constrained")
     ax = fig.add_subplot()
@@ -454,15 +455,21 @@ def tuning_history_chart(history: Sequence[Mapping], title: str | None = None) -
     palette = colormaps["tab10"].colors
     methods = list(dict.fromkeys(str(h["method"]) for h in history))
     xy = [(100 * float(h["params_removed"]), 100 * float(h["wer"])) for h in history]
+    own = [i for i, h in enumerate(history) if not h.get("reference")]
     for m_i, method in enumerate(methods):
-        idx = [i for i, h in enumerate(history) if str(h["method"]) == method]
-        ax.scatter([xy[i][0] for i in idx], [xy[i][1] for i in idx], s=36, color=palette[m_i % 10], label=method,
-                   zorder=3)
+        for ref in (False, True):
+            idx = [i for i, h in enumerate(history) if str(h["method"]) == method and bool(h.get("reference")) == ref]
+            if idx:
+                ax.scatter([xy[i][0] for i in idx], [xy[i][1] for i in idx], s=60 if ref else 36, zorder=3,
+                           marker="D" if ref else "o", facecolors="none" if ref else palette[m_i % 10],
+                           edgecolors=palette[m_i % 10], linewidths=1.5 if ref else 0,
+                           label=f"reference: {method}" if ref else method)
     for h, (x, y) in zip(history, xy):
         ax.annotate(str(h["n"]), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    front = pareto_front(xy)
-    ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], color="black", lw=1.2, ls="--", zorder=2,
-            label=f"Pareto front ({len(front)} plan{'s' if len(front) != 1 else ''})")
+    front = [own[i] for i in pareto_front([xy[i] for i in own])]
+    if front:
+        ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], color="black", lw=1.2, ls="--", zorder=2,
+                label=f"Pareto front ({len(front)} plan{'s' if len(front) != 1 else ''})")
     originals = [100 * float(h["wer_original"]) for h in history if h.get("wer_original") is not None]
     if originals:
         ax.scatter([0], [originals[-1]], marker="*", s=140, color="#2a9d8f", zorder=4, label="original model")

@@ -19,10 +19,10 @@ import gradio as gr
 
 from ..events import HEAVY, guard
 from ..figures import Plot
-from ..lib import load_eval_set, plots, transcribe_batch, wer
+from ..lib import RECOMMENDED, CompressionConfig, Plan, compress, load_eval_set, plots, transcribe_batch, wer
 from ..session import require_compressed, require_model
 from ..settings import ASSETS, method_label
-from ..state import new_file
+from ..state import LAYER_CACHE, new_file
 
 if TYPE_CHECKING:
     from .compress import CompressTab
@@ -36,6 +36,7 @@ _ORIGINAL_LOCK = threading.Lock()
 class TuningTab:
     tab: gr.Tab
     evaluate_btn: gr.Button
+    references_btn: gr.Button
     result_md: gr.Markdown
     history_plot: gr.Plot
     point: gr.Dropdown
@@ -70,8 +71,23 @@ def original_wer(model, audios: list[str], refs: list[str], report) -> float:
 
 
 def point_label(p: dict) -> str:
-    return (f"#{p['n']} · {method_label(p['method'])} · {100 * p['params_removed']:.2f}% removed · "
+    return (f"#{p['n']}{' (reference)' if p.get('reference') else ''} · {method_label(p['method'])} · {100 * p['params_removed']:.2f}% removed · "
             f"WER {100 * p['wer']:.1f}% (original {100 * p['wer_original']:.1f}%)")
+
+
+def score(original, compressed, layers, plan: dict, method: str, seed: int, history: list[dict], report,
+          reference: bool = False) -> dict:
+    """Transcribe the clips with ``compressed`` (the original once per model) and return the history point."""
+    audios, refs = eval_clips()
+    wer_a = original_wer(original, audios, refs, lambda i, n, m: report(i, 2 * n, f"Original model: {m}"))
+    hyps = transcribe_clips(compressed, audios, lambda i, n, m: report(n + i, 2 * n, f"Compressed model: {m}"))
+    c = compressed.compression
+    by_name = {l.name: l for l in layers}
+    return {"n": len(history) + 1, "model": original.spec, "method": method, "seed": seed,
+            "units": c.get("units", "channels"), "params_removed": float(c["params_removed"]),
+            "wer": float(wer(refs, hyps)), "wer_original": float(wer_a), "clips": len(audios),
+            "plan": {n: int(k) for n, k in plan.items() if n in by_name and k < by_name[n].channels},
+            "reference": reference}
 
 
 @guard
@@ -79,25 +95,48 @@ def on_evaluate(sess, history: list[dict] | None, progress=gr.Progress()):
     """Transcribe the evaluation clips with the original (once per model) and the compressed model; add a point."""
     original, layers = require_model(sess)
     compressed = require_compressed(sess)
-    audios, refs = eval_clips()
     t0 = time.perf_counter()
-    wer_a = original_wer(original, audios, refs, lambda i, n, m: progress((i, 2 * n), desc=f"Original model: {m}"))
-    hyps_b = transcribe_clips(compressed, audios,
-                              lambda i, n, m: progress((n + i, 2 * n), desc=f"Compressed model: {m}"))
-    wer_b = wer(refs, hyps_b)
-    seconds = time.perf_counter() - t0
-    c = compressed.compression
-    by_name = {l.name: l for l in layers}
-    plan = {n: int(k) for n, k in (sess.compressed_plan or {}).items() if n in by_name and k < by_name[n].channels}
     history = list(history or [])
-    point = {"n": len(history) + 1, "model": original.spec, "method": sess.method or c.get("method", "?"),
-             "seed": sess.seed, "units": c.get("units", "channels"), "params_removed": float(c["params_removed"]),
-             "wer": float(wer_b), "wer_original": float(wer_a), "clips": len(audios), "plan": plan}
+    point = score(original, compressed, layers, sess.compressed_plan or {},
+                  sess.method or compressed.compression.get("method", "?"), sess.seed, history,
+                  lambda i, n, m: progress((i, n), desc=m))
     history.append(point)
-    summary = (f"**Plan #{point['n']}** on {len(audios)} clips ({len(set(a.split('/')[-1].rsplit('_', 1)[0] for a in audios))}"
-               f" voices) in {seconds:.1f} s: WER original **{100 * wer_a:.1f}%**, compressed **{100 * wer_b:.1f}%** "
+    wer_a, wer_b = point["wer_original"], point["wer"]
+    summary = (f"**Plan #{point['n']}** on {point['clips']} clips in {time.perf_counter() - t0:.1f} s: WER original "
+               f"**{100 * wer_a:.1f}%**, compressed **{100 * wer_b:.1f}%** "
                f"({'+' if wer_b >= wer_a else ''}{100 * (wer_b - wer_a):.1f} points) with "
                f"**{100 * point['params_removed']:.2f}%** of all the parameters removed.")
+    return history, summary, *_history_views(history, original.spec)
+
+
+REFERENCES = [  # (label, method, preset or None for the one chosen, units)
+    ("kmeans", "kmeans", None, "channels"),
+    ("magnitude", "magnitude", None, "channels"),
+    ("recommended", RECOMMENDED["method"], RECOMMENDED["preset"], RECOMMENDED["units"]),
+]
+"""The reference points: the paper's k-means and structured magnitude on the chosen preset, and the
+recommended setting (predictive fold of the encoder's FFN neurons), all at the global sparsity."""
+
+
+@guard
+def on_references(sparsity: float, preset: str, sess, history: list[dict] | None, progress=gr.Progress()):
+    """Compress and evaluate the three reference settings at the global sparsity; add them as reference points."""
+    original, layers = require_model(sess)
+    sparsity = float(sparsity)
+    if not 0 < sparsity < 1:
+        raise gr.Error("Set a global sparsity above 0 on the Compress tab first.")
+    history = list(history or [])
+    for r, (label, method, ref_preset, units) in enumerate(REFERENCES):
+        progress((r, len(REFERENCES)), desc=f"Reference {label}: compressing …", unit="settings")
+        plan = Plan.from_sparsity(layers, sparsity, ref_preset or preset, units=units)
+        compressed = compress(original, CompressionConfig(method=method, plan=plan, units=units), cache=LAYER_CACHE)
+        point = score(original, compressed, layers, plan.clusters, method, 0,
+                      history, lambda i, n, m, r=r: progress((r, len(REFERENCES)), desc=f"Reference {label}: {m}"),
+                      reference=True)
+        history.append(point)
+    summary = (f"Reference points at {100 * sparsity:.0f}% sparsity: "
+               + ", ".join(f"{label} {100 * p['wer']:.1f}% WER ({100 * p['params_removed']:.2f}% removed)"
+                           for (label, *_), p in zip(REFERENCES, history[-len(REFERENCES):])) + ".")
     return history, summary, *_history_views(history, original.spec)
 
 
@@ -149,7 +188,12 @@ def build() -> TuningTab:
         gr.Markdown("Score the compressed model's plan on **12 bundled clips** (6 synthetic voices, never used to "
                     "choose any setting): both models transcribe them in batches. Each evaluation adds a point below; "
                     "the dashed line joins the plans nothing else beats (fewer parameters *and* lower WER).")
-        evaluate_btn = gr.Button("Evaluate this plan", variant="primary", elem_id="pl-evaluate-btn")
+        with gr.Row():
+            evaluate_btn = gr.Button("Evaluate this plan", variant="primary", elem_id="pl-evaluate-btn", scale=2)
+            references_btn = gr.Button("Add reference points", scale=1)
+        gr.Markdown("*Reference points* (hollow diamonds): the paper's k-means and structured magnitude on the chosen "
+                    "preset, and the recommended setting (predictive fold of the encoder FFN neurons), all at the "
+                    "global sparsity of the Compress tab.")
         result_md = gr.Markdown("", elem_id="pl-eval-result")
         history_plot = Plot(label="Tuning history", format="png", show_label=False)
         with gr.Row(equal_height=True):
@@ -161,13 +205,15 @@ def build() -> TuningTab:
             json_out = gr.File(label="History JSON", interactive=False, height=90, min_width=140)
             csv_out = gr.File(label="History CSV", interactive=False, height=90, min_width=140)
         history = gr.State([])
-    return TuningTab(tab, evaluate_btn, result_md, history_plot, point, restore_btn, download_btn, json_out,
+    return TuningTab(tab, evaluate_btn, references_btn, result_md, history_plot, point, restore_btn, download_btn, json_out,
                      csv_out, history)
 
 
 def wire(t: TuningTab, sess: gr.State, rev: gr.State, compress: CompressTab) -> None:
     t.evaluate_btn.click(on_evaluate, [sess, t.history], [t.history, t.result_md, t.history_plot, t.point],
                          api_name="evaluate_plan", **HEAVY)
+    t.references_btn.click(on_references, [compress.sparsity, compress.preset, sess, t.history],
+                           [t.history, t.result_md, t.history_plot, t.point], api_name="reference_points", **HEAVY)
     t.restore_btn.click(on_restore, [t.point, t.history, sess, rev],
                         [sess, rev, compress.plan_md, compress.editor, compress.stale_md, compress.method],
                         api_name="restore_plan")
