@@ -151,6 +151,17 @@ def test_set_all_sliders_is_one_round_trip(page):
           f"its new K: {paths}")
     assert n <= 5, paths  # was one request per slider (32 here)
     page.get_by_text(block_header("tiny:whisper", 0.5, "encoder-fc1", "encoder", 0)).first.wait_for()
+    # a block the user opened stays open when the sliders are set again
+    block1 = page.locator("details.pl-block").filter(has_text="encoder block 1").first
+    assert block1.get_attribute("open") is None
+    block1.locator("summary").click()
+    page.wait_for_function("() => [...document.querySelectorAll('details.pl-block')].some(d => d.open && "
+                           "d.dataset.title.startsWith('encoder block 1'))")
+    set_global(page, 0.3)
+    page.get_by_role("button", name="Set all sliders").click()
+    page.wait_for_function(ALL_SLIDERS_AT, arg=expected_k("tiny:whisper", 0.3, "encoder-fc1"))
+    page.wait_for_timeout(300)
+    assert block1.evaluate("d => d.open")
 
 
 @pytest.mark.slow

@@ -63,8 +63,18 @@ element.addEventListener('change', (e) => {
   const top = element.querySelector('.pl-sliders');
   trigger('edit', {clusters: plan(), rev: top ? +top.dataset.rev : -1});
 });
+// parts and blocks the user opened or closed stay so when the server sends new sliders
+const opened = new Map();
+element.addEventListener('toggle', (e) => {
+  if (e.target.matches && e.target.matches('details[data-title]')) opened.set(e.target.dataset.title, e.target.open);
+}, true);
 // after the server sends new sliders: inputs take the value written in the HTML (the user may have moved them)
-watch('value', () => rows(element).forEach(r => r.querySelectorAll('input').forEach(i => { i.value = i.getAttribute('value'); })));
+watch('value', () => {
+  rows(element).forEach(r => r.querySelectorAll('input').forEach(i => { i.value = i.getAttribute('value'); }));
+  element.querySelectorAll('details[data-title]').forEach(d => {
+    if (opened.has(d.dataset.title) && d.open !== opened.get(d.dataset.title)) d.open = opened.get(d.dataset.title);
+  });
+});
 """
 
 EMPTY = '<div class="pl-sliders" data-rev="-1"><p><em>Load a model to get one slider per layer.</em></p></div>'
