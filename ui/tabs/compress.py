@@ -39,7 +39,7 @@ UNIT_CHOICES = {
 
 RECOMMENDATION = (
     "**Recommended** (chosen on tune clips, reported on 48 held-out test clips; Whisper-base, uncompressed 12.2 % "
-    "WER on test): *Encoder FFN hidden neurons* + *Foldable units* + **Predictive fold** — test WER 16.2 % at 10 % "
+    "WER on test): *Encoder FFN neurons (fc1, folded)* + *Foldable units* + **Predictive fold** — test WER 16.2 % at 10 % "
     "(the paper's k-means also 16.2 %, structured magnitude 34.2 %) and 26.7 % at 20 % (k-means 33.3 %, magnitude "
     "114.8 %). Nothing structured stays within 3 points of the original beyond ~2 % of all parameters; see "
     "benchmarks/WER_STUDY.md."
