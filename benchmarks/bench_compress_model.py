@@ -10,7 +10,19 @@ decoder layers: 512 linear layers incl. cross-attention), clustered with kmeans_
 layers together) on CUDA if available (else CPU), with a capped number of Lloyd iterations
 (--max-iter, default 20).  Prints the device name.
 
+--shape base,small,medium[,large-v3,hubert-large]: the whole library path per model shape, each in a fresh
+process: load (base: the real bundled weights; the others random weights with the real shapes,
+``random:whisper-<shape>``), ``compress()`` with k-means at --sparsity (default here 20 %) on --preset
+(default uniform), and a transcription of a 10 s clip (assets clip2 + clip3, 10.2 s; Whisper: one greedy
+``generate`` forced to 40 new tokens, about what the two sentences need, so random weights that never stop
+cost the same as real ones). Prints load s, compress s, the peak RSS while compressing (sampled every 5 ms
+and from the process's high-water mark), the peak while loading, and the memory target
+1.3 x fp32 size + 0.5 GB; --dtype float32,bfloat16 runs each shape in both weight dtypes. CUDA when present
+(the peak is then torch.cuda.max_memory_allocated). Last line:
+``seconds=<medium compress s> peak_rss_gb=<medium peak while compressing>`` (the first dtype given).
+
 Usage:
+    python benchmarks/bench_compress_model.py --shape base,small,medium [--dtype float32,bfloat16]
     python benchmarks/bench_compress_model.py [--sparsity 0.5] [--batched] [--threads N]
     python benchmarks/bench_compress_model.py --large-v3 [--max-iter 20] [--batch 32] [--limit 64] [--init auto,k-means++]
 This is a script printing figures, not a timed test.
@@ -18,8 +30,11 @@ This is a script printing figures, not a timed test.
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import sys
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -157,10 +172,150 @@ def bench_large_v3(args) -> None:
         print(f"total_s={total:.2f} layers={len(names)} device={dev.type} init={init}")
 
 
+SHAPE_SPECS = {"base": "bundled:whisper-base", "small": "random:whisper-small", "medium": "random:whisper-medium",
+               "large-v3": "random:whisper-large-v3", "hubert-large": "random:hubert-large"}
+
+
+def _rss() -> int:
+    """Resident set size of this process in bytes (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _maxrss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+
+
+class PeakSampler:
+    """Highest RSS seen while the ``with`` block runs: a 5 ms sampling thread plus the process high-water mark
+    (exact when the block raised it)."""
+
+    def __enter__(self):
+        self.peak, self._stop = _rss(), threading.Event()
+        self._before = _maxrss()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def _run(self):
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, _rss())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+        after = _maxrss()
+        if after > self._before:
+            self.peak = max(self.peak, after)
+
+
+def ten_second_clip():
+    import numpy as np
+
+    from prunelab.speech.audio import load_audio
+
+    root = Path(__file__).resolve().parents[1] / "assets"
+    return np.concatenate([load_audio(root / "clip2.wav"), load_audio(root / "clip3.wav")])
+
+
+def one_shape(args) -> dict:
+    """Measure one shape in this process; returns the figures (printed as JSON by --one-shape)."""
+    from prunelab.compression import CompressionConfig, compress
+    from prunelab.models import load_model
+
+    dev = "cuda" if torch.cuda.is_available() and not args.force_cpu else "cpu"
+    spec = SHAPE_SPECS[args.one_shape]
+    base_rss = _rss()
+    t = time.perf_counter()
+    sm = load_model(spec, dtype=args.dtype, device=dev)
+    load_s = time.perf_counter() - t
+    load_peak = _maxrss()
+    params = sm.num_parameters
+    cfg = CompressionConfig(method="kmeans", sparsity=args.sparsity, preset=args.preset)
+    if dev == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    with PeakSampler() as peak:
+        t = time.perf_counter()
+        small = compress(sm, cfg)
+        _sync(torch.device(dev))
+        compress_s = time.perf_counter() - t
+    gpu_peak = torch.cuda.max_memory_allocated() if dev == "cuda" else None
+    audio = ten_second_clip()
+    t = time.perf_counter()
+    if sm.family == "whisper":
+        fe = sm.processor.feature_extractor
+        feats = fe(audio, sampling_rate=16000, return_tensors="pt").input_features.to(dev, next(sm.model.parameters()).dtype)
+        with torch.inference_mode():
+            ids = small.model.generate(feats, min_new_tokens=40, max_new_tokens=40, do_sample=False, num_beams=1)
+        tokens = int(ids.shape[1])
+    else:
+        from prunelab.speech.transcribe import transcribe
+
+        transcribe(small, audio, 16000)
+        tokens = 0
+    transcribe_s = time.perf_counter() - t
+    fp32 = params * 4
+    return {"shape": args.one_shape, "spec": spec, "dtype": args.dtype, "device": dev, "params": params,
+            "fp32_gb": fp32 / 1e9, "load_s": load_s, "load_peak_gb": load_peak / 1e9, "compress_s": compress_s,
+            "peak_rss_gb": peak.peak / 1e9, "gpu_peak_gb": None if gpu_peak is None else gpu_peak / 1e9,
+            "target_gb": (1.3 * fp32 + 0.5e9) / 1e9, "process_start_gb": base_rss / 1e9,
+            "params_removed": small.compression["params_removed"], "transcribe_s": transcribe_s, "tokens": tokens,
+            "threads": torch.get_num_threads()}
+
+
+def bench_shapes(args) -> None:
+    import json
+    import subprocess
+
+    shapes = [x.strip() for x in args.shape.split(",") if x.strip()]
+    dtypes = [x.strip() for x in args.dtype.split(",") if x.strip()]
+    bad = [x for x in shapes if x not in SHAPE_SPECS]
+    if bad:
+        raise SystemExit(f"unknown shape(s) {bad}; choose from {', '.join(SHAPE_SPECS)}")
+    print(f"kmeans at {args.sparsity:.0%} on preset {args.preset}, one fresh process per shape and dtype, torch "
+          f"{torch.__version__}, {'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() and not args.force_cpu else 'CPU'}, "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}", flush=True)
+    head = (f"{'shape':<13s}{'dtype':<9s}{'params':>9s}{'fp32 GB':>8s}{'load s':>8s}{'compress s':>11s}"
+            f"{'peak GB':>8s}{'target':>8s}{'load pk':>8s}{'10s clip s':>11s}{'removed':>8s}")
+    print(head)
+    rows = []
+    for shape in shapes:
+        for dt in dtypes:
+            cmd = [sys.executable, __file__, "--one-shape", shape, "--dtype", dt, "--sparsity", str(args.sparsity),
+                   "--preset", args.preset] + (["--force-cpu"] if args.force_cpu else []) + (
+                   ["--threads", str(args.threads)] if args.threads else [])
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            line = next((l for l in reversed(out.stdout.splitlines()) if l.startswith("{")), None)
+            if out.returncode or line is None:
+                print(f"{shape:<13s}{dt:<9s} FAILED (exit {out.returncode}): {out.stderr.strip().splitlines()[-1:]}")
+                continue
+            r = json.loads(line)
+            rows.append(r)
+            peak = r["gpu_peak_gb"] if r["gpu_peak_gb"] is not None else r["peak_rss_gb"]
+            print(f"{shape:<13s}{dt:<9s}{r['params'] / 1e6:>8.0f}M{r['fp32_gb']:>8.2f}{r['load_s']:>8.1f}"
+                  f"{r['compress_s']:>11.1f}{peak:>8.2f}{r['target_gb']:>8.2f}{r['load_peak_gb']:>8.2f}"
+                  f"{r['transcribe_s']:>11.2f}{r['params_removed']:>8.1%}", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    pick = [r for r in rows if r["dtype"] == dtypes[0]]
+    medium = next((r for r in pick if r["shape"] == "medium"), pick[-1] if pick else None)
+    if medium is None:
+        print("seconds=nan peak_rss_gb=nan")
+        return
+    if medium["shape"] != "medium":
+        print(f"(no medium-shape run: the last line is {medium['shape']}'s)")
+    print(f"seconds={medium['compress_s']:.1f} peak_rss_gb={medium['peak_rss_gb']:.2f}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shape", help="comma-separated: " + ", ".join(SHAPE_SPECS) + " (the library path per shape)")
+    ap.add_argument("--one-shape", help=argparse.SUPPRESS)
+    ap.add_argument("--dtype", default="float32", help="--shape: weight dtype(s), comma-separated (float32, bfloat16, float16)")
+    ap.add_argument("--preset", default="uniform", help="--shape: which layers (default uniform)")
+    ap.add_argument("--json", help="--shape: also write the figures here")
     ap.add_argument("--large-v3", action="store_true", help="Whisper-large-v3-shaped random matrices (512 layers)")
-    ap.add_argument("--sparsity", type=float, default=0.5)
+    ap.add_argument("--sparsity", type=float, default=None, help="default 0.5 (0.2 with --shape)")
     ap.add_argument("--max-iter", type=int, default=None, help="Lloyd iteration cap (default 300; 20 for --large-v3)")
     ap.add_argument("--batched", action="store_true", help="Whisper-base: kmeans_batched over same-shaped layers")
     ap.add_argument("--init", default="auto", help="--large-v3: kmeans init, or several comma-separated "
@@ -174,6 +329,17 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.one_shape:
+        import json
+
+        args.sparsity = 0.2 if args.sparsity is None else args.sparsity
+        print(json.dumps(one_shape(args)), flush=True)
+        return 0
+    if args.shape:
+        args.sparsity = 0.2 if args.sparsity is None else args.sparsity
+        bench_shapes(args)
+        return 0
+    args.sparsity = 0.5 if args.sparsity is None else args.sparsity
     if args.large_v3:
         args.max_iter = args.max_iter or 20
         bench_large_v3(args)

@@ -3,7 +3,8 @@
 #
 #   bash benchmarks/mutation.sh                                    # every configured core file
 #   bash benchmarks/mutation.sh 'prunelab.modules.*'               # a subset: mutant-name globs
-#   bash benchmarks/mutation.sh 'prunelab.speech.metrics.*' 'prunelab.models.saved.*'
+#   bash benchmarks/mutation.sh 'prunelab.speech.metrics.*' 'prunelab.models.saved.*'   # (re-runs every match)
+#   ONLY="prunelab/modules.py prunelab/speech/metrics.py" bash benchmarks/mutation.sh   # pending mutants of these
 #
 # Runs in a scratch copy of the tree (tracked + untracked, not ignored files; $MUTATION_DIR, default
 # /tmp/prunelab-mutation), so the working tree never gets a mutants/ folder and the code under test does not
@@ -12,7 +13,8 @@
 # results: a second run only re-tests mutants of functions that changed (or the globs given). Fast tests only
 # (see pytest_add_cli_args* in pyproject.toml), one thread per test process, JOBS test processes at once
 # (default 2), at nice 10 (NICE) on a shared machine. Afterwards: cd "$MUTATION_DIR" && python -m mutmut browse
-# (or python -m mutmut show NAME) to read a mutant. Not part of CI: the whole core takes hours on 2 shared
+# (or python -m mutmut show NAME) to read a mutant. mutmut keeps a verdict until the mutated function changes;
+# after adding tests, RERUN_SURVIVORS=1 tests the surviving mutants again. Not part of CI: the whole core takes hours on 2 shared
 # cores (TESTING.md has the figures).
 set -euo pipefail
 
@@ -27,6 +29,18 @@ mkdir -p "$DIR"
 find "$DIR" -mindepth 1 -maxdepth 1 ! -name mutants -exec rm -rf {} +
 (cd "$ROOT" && git ls-files -co --exclude-standard -z | tar --null --ignore-failed-read -T - -cf - 2>/dev/null) | tar -xf - -C "$DIR"
 python "$ROOT/benchmarks/mutation_prepare.py" "$DIR"  # @register_method -> a call, so mutmut mutates the methods too
+if [ -n "${ONLY:-}" ]; then  # e.g. ONLY="prunelab/modules.py prunelab/speech/metrics.py": mutate just these files
+  python - "$DIR/pyproject.toml" $ONLY <<'PY'
+import re, sys
+path, files = sys.argv[1], sys.argv[2:]
+text = open(path).read()
+text = re.sub(r"only_mutate = \[[^\]]*\]", "only_mutate = [" + ", ".join(f'"{f}"' for f in files) + "]", text)
+open(path, "w").write(text)
+PY
+fi
+if [ "${RERUN_SURVIVORS:-0}" = 1 ]; then  # tests changed since the last run: survivors get tested again
+  python "$ROOT/benchmarks/mutation_prepare.py" --reset-survivors "$DIR"
+fi
 
 cd "$DIR"
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false

@@ -12,11 +12,14 @@ holds mutmut's trampoline and the method's body gets mutated like any other func
 ``register_method(...)`` returns the function unchanged.
 
     python benchmarks/mutation_prepare.py TREE
+    python benchmarks/mutation_prepare.py --reset-survivors TREE   # survivors of an earlier run: test again
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+
+import json
 
 import libcst as cst
 
@@ -63,6 +66,25 @@ def prepare(tree: Path) -> int:
     return total
 
 
+def reset_survivors(tree: Path) -> int:
+    """Forget mutmut's "survived" verdicts (exit code 0) in TREE/mutants/**/*.meta; returns how many.
+
+    mutmut re-tests a mutant only when its function changes, not when a test is added."""
+    count = 0
+    for meta in (tree / "mutants").rglob("*.meta"):
+        data = json.loads(meta.read_text(encoding="utf-8"))
+        codes = data.get("exit_code_by_key", {})
+        for key, code in codes.items():
+            if code == 0:
+                codes[key] = None
+                count += 1
+        meta.write_text(json.dumps(data, indent=4), encoding="utf-8")
+    return count
+
+
 if __name__ == "__main__":
-    n = prepare(Path(sys.argv[1]))
-    print(f"mutation_prepare: {n} method registrations turned from decorators into calls")
+    if sys.argv[1] == "--reset-survivors":
+        print(f"mutation_prepare: {reset_survivors(Path(sys.argv[2]))} surviving mutants will be tested again")
+    else:
+        n = prepare(Path(sys.argv[1]))
+        print(f"mutation_prepare: {n} method registrations turned from decorators into calls")

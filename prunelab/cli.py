@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Sequence
 
@@ -25,17 +24,17 @@ def _names(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
-def _open(spec: str):
+def _open(spec: str, dtype: str = "float32"):
     from .models.load import load_model
 
-    _log(f"loading {spec} ...")
-    return load_model(spec)
+    _log(f"loading {spec}{'' if dtype == 'float32' else ' (' + dtype + ' weights)'} ...")
+    return load_model(spec, dtype=dtype)
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from .speech.transcribe import transcribe
 
-    model = _open(args.model)
+    model = _open(args.model, args.dtype)
     status = 0
     for path in args.audio:
         try:
@@ -73,7 +72,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
     from .report.size import format_size_table, size_report
 
     config = _config(args)
-    model = _open(args.model)
+    model = _open(args.model, args.dtype)
     small = compress(model, config, progress=lambda i, n, msg: _log(f"[{i}/{n}] {msg}"))
     out = save_compressed(small, args.out)
     alloc = "plan" if config.plan is not None else config.allocate
@@ -85,19 +84,59 @@ def cmd_compress(args: argparse.Namespace) -> int:
     return 0
 
 
+def _presets(text: str) -> list[str]:
+    from .compression import PRESETS
+
+    names = _names(text)
+    bad = [n for n in names if n not in PRESETS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"unknown preset {', '.join(map(repr, bad)) or repr(text)}; "
+                                         f"choose from: {', '.join(PRESETS)} (several: comma-separated)")
+    return names
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from .speech.data import load_eval_set
-    from .speech.evaluate import evaluate, format_table, validate_methods
+    from .speech.evaluate import evaluate, format_table, grid, validate_methods
+    from .speech.results import RowFile
 
     validate_methods(args.methods)  # before loading anything
+    presets = args.preset or [_preset(args, args.methods)]
+    cells = grid(args.methods, args.sparsities, presets, allocate=args.allocate, units=args.units)
+    on_ray = args.workers is not None or args.ray_address is not None
+    if on_ray:
+        from .sweep import require_ray
+
+        require_ray()
+        if args.workers is not None and args.workers < 1:
+            raise PrunelabError(f"--workers must be at least 1, got {args.workers}.")
     utterances = load_eval_set(args.data, limit=args.limit)
-    model = _open(args.model)
-    rows = evaluate(model, utterances, methods=args.methods, sparsities=args.sparsities, preset=_preset(args, args.methods),
-                    seed=args.seed, log=_log, allocate=args.allocate, units=args.units)
+    spec = (args.model or "").strip() or DEFAULT_MODEL
+    name = spec if args.dtype == "float32" else f"{spec} [{args.dtype}]"  # what the rows record as their model
+    store = RowFile(args.json, model=name, seed=args.seed, utterances=len(utterances)) if args.json else None
+    done = {r.key: r for r in store.rows} if store else {}
+    todo = [c for c in cells if c.key not in done]
+    if len(todo) < len(cells):
+        _log(f"resuming from {args.json}: {len(cells) - len(todo)} of {len(cells)} rows already there")
+    on_row = store.add if store else None
+    if not todo:
+        rows = [done[c.key] for c in cells]
+    elif on_ray:
+        from .sweep import evaluate_on_ray
+
+        new = evaluate_on_ray(spec, utterances, todo, workers=args.workers, address=args.ray_address,
+                              seed=args.seed, log=_log, on_row=on_row,
+                              load_kwargs={"dtype": args.dtype}, model_name=name)
+        done.update((r.key, r) for r in new)
+        rows = [done[c.key] for c in cells]
+    else:
+        model = _open(spec, args.dtype)
+        rows = evaluate(model, utterances, methods=args.methods, sparsities=args.sparsities, preset=presets,
+                        seed=args.seed, log=_log, allocate=args.allocate, units=args.units, done=done.values(),
+                        on_row=on_row, model_name=name)
     print(format_table(rows))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump([r.as_dict() for r in rows], f, indent=2)
+    if store:
+        store.finish(rows)
         _log(f"wrote {args.json}")
     return 0
 
@@ -105,7 +144,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_layers(args: argparse.Namespace) -> int:
     from .compression import Plan, find_layers
 
-    model = _open(args.model)
+    model = _open(args.model, args.dtype)
     layers = find_layers(model.model)
     for l in layers:
         print(f"{l.name}\t{l.part}\t{l.group}\t{l.kind}\t{l.out_features}x{l.in_features}")
@@ -115,38 +154,60 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, but never breaking a line inside a hyphenated name (``magnitude-unstructured``)."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .compression import ALLOCATIONS, PRESETS, RECOMMENDED, method_choices
     from .compression.plan import UNITS
     from .methods import METHODS, method_names
+    from .models.load import DTYPES
+    from .models.shapes import random_specs
 
-    p = argparse.ArgumentParser(prog="prunelab", description=__doc__)
+    p = argparse.ArgumentParser(prog="prunelab", description=__doc__, formatter_class=_HelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
     def model_arg(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--model", default=DEFAULT_MODEL,
-                        help=f"model spec: {DEFAULT_MODEL} (default, offline), tiny:whisper, tiny:ctc, a Hugging Face id, or a folder")
+                        help=f"model spec: {DEFAULT_MODEL} (default, offline), tiny:whisper, tiny:ctc, a Hugging Face id, "
+                             "a folder, or random:<shape> (random weights with a real model's shapes: "
+                             + ", ".join(random_specs()) + ")")
+        sp.add_argument("--dtype", default="float32", choices=list(DTYPES),
+                        help="weight dtype (default float32); bfloat16 halves the memory and transcribes faster "
+                             "on a CPU (BENCHMARKS.md)")
 
-    def method_args(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--preset", default=None, choices=list(PRESETS),
-                        help="which layers a global sparsity applies to (default: uniform, or "
-                             f"{RECOMMENDED['preset']} when the recommended method is asked for)")
+    def method_args(sp: argparse.ArgumentParser, several_presets: bool = False) -> None:
+        preset_help = ("which layers a global sparsity applies to (default: uniform, or "
+                       f"{RECOMMENDED['preset']} when the recommended method is asked for)")
+        if several_presets:
+            sp.add_argument("--preset", default=None, type=_presets, metavar="P[,P...]",
+                            help=preset_help + "; several comma-separated presets are swept one after another. "
+                                 f"Presets: {', '.join(PRESETS)}")
+        else:
+            sp.add_argument("--preset", default=None, choices=list(PRESETS), help=preset_help)
         sp.add_argument("--seed", type=int, default=0)
         sp.add_argument("--allocate", choices=list(ALLOCATIONS), default=None,
                         help="per-layer cluster counts: uniform (same sparsity on every selected layer, default) or "
-                             "auto (data-free sensitivity allocation hitting the global sparsity); "
+                             "auto (from each layer's weight distortion curve) or output (from how much compressing each "
+                             "group alone changes the model's output on stand-in inputs with no speech; slower); "
                              f"'recommended' defaults to {RECOMMENDED['allocate']}")
         sp.add_argument("--units", choices=list(UNITS), default=None,
                         help="channels: each layer's output channels (the paper; default); foldable: FFN neurons, "
                              "attention value and query/key dims per head, folded into the layer that reads them; "
                              f"'recommended' defaults to {RECOMMENDED['units']}")
 
-    sp = sub.add_parser("transcribe", help="print one transcript per audio file")
+    sp = sub.add_parser("transcribe", formatter_class=_HelpFormatter, help="print one transcript per audio file")
     sp.add_argument("audio", nargs="+")
     model_arg(sp)
     sp.set_defaults(func=cmd_transcribe)
 
-    sp = sub.add_parser("compress", help="compress a model and save it to a folder")
+    sp = sub.add_parser("compress", formatter_class=_HelpFormatter, help="compress a model and save it to a folder")
     model_arg(sp)
     sp.add_argument("--method", default="kmeans", choices=method_choices(),
                     help=f"kmeans is the paper's method; recommended = {RECOMMENDED['method']} with "
@@ -159,19 +220,27 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True, help="output folder")
     sp.set_defaults(func=cmd_compress)
 
-    sp = sub.add_parser("eval", help="WER table of methods x sparsities on a data folder")
+    sp = sub.add_parser("eval", formatter_class=_HelpFormatter, help="WER table of methods x sparsities on a data folder")
     model_arg(sp)
     sp.add_argument("--data", required=True, help="folder of name.wav + name.txt pairs, or a LibriSpeech split")
     sp.add_argument("--methods", type=_names, default=method_names(),
                     help="comma-separated methods: " + "; ".join(f"{n} = {m.help}" for n, m in METHODS.items())
                          + "; recommended")
     sp.add_argument("--sparsities", type=_floats, default=[0.1, 0.3])
-    method_args(sp)
+    method_args(sp, several_presets=True)
     sp.add_argument("--limit", type=int, help="only the first N utterances")
-    sp.add_argument("--json", help="also write the table as a JSON list of rows")
+    sp.add_argument("--json", help="also write the rows to this JSON file, each as soon as it is measured; "
+                                   "if the file already holds rows of this run (same model, seed and number of "
+                                   "utterances), the sweep resumes and skips them")
+    sp.add_argument("--workers", type=int, default=None,
+                    help="run the sweep on N Ray workers (one model replica each, one GPU each where there are "
+                         'GPUs; needs pip install -e ".[cluster]"); default: sequentially in this process')
+    sp.add_argument("--ray-address", default=None,
+                    help="an existing Ray cluster to run the sweep on (e.g. auto, ray://head:10001); its workers "
+                         "must be able to import prunelab and load --model")
     sp.set_defaults(func=cmd_eval)
 
-    sp = sub.add_parser("layers", help="list compressible layers (names to use in a plan)")
+    sp = sub.add_parser("layers", formatter_class=_HelpFormatter, help="list compressible layers (names to use in a plan)")
     model_arg(sp)
     sp.add_argument("--plan-out", help="write a plan template JSON here")
     sp.set_defaults(func=cmd_layers)

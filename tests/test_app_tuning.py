@@ -309,15 +309,18 @@ def test_measured_sensitivity_beside_the_data_free_one(monkeypatch):
 
 
 def test_reference_points_join_the_history(client):
+    from ui.settings import DEFAULT_SPARSITY, DEFAULT_PRESET
+
     client.predict(0.3, "ffn", api_name="/set_all_sliders")
-    summary, chart, points = client.predict(api_name="/reference_points")  # at the global sparsity (0.2 here)
-    assert summary.startswith("Reference points at 20% sparsity") and "recommended" in summary
+    summary, chart, points = client.predict(api_name="/reference_points")  # at the page's global sparsity
+    assert summary.startswith(f"Reference points at {100 * DEFAULT_SPARSITY:.0f}% sparsity") and "recommended" in summary
     assert len(points["choices"]) == 3 and all("(reference)" in label for label, _ in points["choices"])
     json_path, _ = client.predict(api_name="/download_history")
     history = json.loads(Path(json_path).read_text())
     assert [p["method"] for p in history] == ["kmeans", "magnitude", "predictive"] and all(p["reference"] for p in history)
     layers = tiny_layers()
-    assert history[0]["plan"] == {l.name: k for l, k in Plan.from_sparsity(layers, 0.2, "encoder-fc1").active(layers)}
+    assert history[0]["plan"] == {l.name: k for l, k in
+                                  Plan.from_sparsity(layers, DEFAULT_SPARSITY, DEFAULT_PRESET).active(layers)}
     assert history[2]["units"] == "foldable" and all(".encoder." in n and n.endswith("fc1") for n in history[2]["plan"])
 
 

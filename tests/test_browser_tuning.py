@@ -270,7 +270,9 @@ def test_block_header_and_plan_follow_a_moved_slider(page):
 
 
 def test_global_sparsity_slider_sets_the_sliders(page):
-    expected = expected_k("tiny:whisper", 0.2, "encoder-fc1")
+    from ui.settings import DEFAULT_PRESET, DEFAULT_SPARSITY
+
+    expected = expected_k("tiny:whisper", DEFAULT_SPARSITY, DEFAULT_PRESET)
     page.wait_for_function(ALL_SLIDERS_AT, arg=expected)  # as loaded
     rng = page.locator("#pl-global-sparsity input[type=range]")
     box = rng.bounding_box()

@@ -82,3 +82,22 @@ def test_through_compress_on_a_model(tiny_whisper, tmp_path):
     with pytest.raises(PlanError, match="FFN neurons"):
         compress(tiny_whisper, CompressionConfig(method="predictive", sparsity=0.25, preset="attention-values",
                                                  units="foldable"))
+
+
+def test_ridge_refit_reduces_the_stand_in_error_and_a_strong_pull_keeps_the_merge():
+    """ridge > 0: fc2 refitted jointly on the stand-in; the stand-in output error can only go down (the merge
+    is one of the candidates the least squares considers), the mean output is kept, a huge pull changes nothing."""
+    w1, b1, w2, b2, gamma, beta = _ffn()
+    merged = _fold(w1, b1, w2, b2, gamma, beta, k=12)
+    refit = _fold(w1, b1, w2, b2, gamma, beta, k=12, ridge=1e-3)
+    pulled = _fold(w1, b1, w2, b2, gamma, beta, k=12, ridge=1e7)
+    x = gamma * torch.randn(4096, 10, generator=torch.Generator().manual_seed(5)) + beta  # fresh stand-in draws
+    ref = _run(w1, b1, w2, b2, x)
+    err = lambda f: float(((_run(f.weight, f.bias, f.partner_weight, f.partner_bias, x) - ref) ** 2).mean())  # noqa: E731
+    assert err(refit) < 0.8 * err(merged)
+    torch.testing.assert_close(refit.weight, merged.weight)  # fc1 keeps the same neurons
+    torch.testing.assert_close(pulled.partner_weight, merged.partner_weight, atol=1e-4, rtol=1e-4)
+    out_mean = lambda f: _run(f.weight, f.bias, f.partner_weight, f.partner_bias, x).mean(0)  # noqa: E731
+    torch.testing.assert_close(out_mean(refit), ref.mean(0), atol=0.05, rtol=0.05)
+    with pytest.raises(PlanError, match="ridge >= 0"):
+        _fold(w1, b1, w2, b2, gamma, beta, k=12, ridge=-0.5)

@@ -15,8 +15,8 @@ from prunelab.methods.registry import check_k
 def test_builtin_methods_and_their_facts():
     assert method_names()[:3] == ["kmeans", "magnitude", "magnitude-unstructured"]  # paper, then baselines
     assert set(method_names()) == set(METHODS) == {"kmeans", "magnitude", "magnitude-unstructured", "kmeans-weighted",
-                                                  "representative", "hybrid", "predictive", "lowrank-qk"}
-    assert sorted(n for n, m in METHODS.items() if m.folds) == ["lowrank-qk", "predictive"]
+                                                  "representative", "hybrid", "predictive", "lowrank-qk", "kmeans-fold"}
+    assert sorted(n for n, m in METHODS.items() if m.folds) == ["kmeans-fold", "lowrank-qk", "predictive"]
     assert METHODS["kmeans"].origin == "paper" and "the paper" in METHODS["kmeans"].help
     assert {n for n, m in METHODS.items() if m.origin == "baseline"} == {"magnitude", "magnitude-unstructured"}
     assert {n for n, m in METHODS.items() if m.needs_importance} == {"kmeans-weighted", "representative", "hybrid"}

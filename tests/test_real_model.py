@@ -38,6 +38,9 @@ def _light(method: str) -> dict:
 CASES = {f"{m}-{_light(m)['preset']}": _light(m) for m in method_choices()}
 CASES["magnitude-unstructured-every-layer"] = dict(method="magnitude-unstructured", sparsity=LIGHT, preset="uniform")
 CASES["kmeans-foldable-query-key"] = dict(method="kmeans", sparsity=LIGHT, preset="attention-qk", units="foldable")
+CASES["kmeans-foldable-values"] = dict(method="kmeans", sparsity=LIGHT, preset="attention-values", units="foldable")
+CASES["predictive-output-allocation"] = dict(method="predictive", sparsity=LIGHT, preset="encoder-fc1", units="foldable",
+                                             allocate="output")
 
 
 @pytest.fixture(scope="module")

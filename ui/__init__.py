@@ -7,6 +7,8 @@ Hugging Face Spaces entry point and only imports this package. Environment:
 * ``PRUNELAB_MAX_AUDIO_S``: longest clip accepted, in seconds (default 60).
 * ``PRUNELAB_MAX_MODEL_GB``: refuse models whose weights are larger (default: a third of the RAM, at most 4).
 * ``PRUNELAB_LAYER_CACHE_MB``: memory for cached per-layer clustering results (default 384).
+* ``PRUNELAB_COMPRESSED_MB``: memory for the sessions' compressed models beyond the original they share
+  (default 512); a model set aside is rebuilt from its session's plan when needed.
 * ``PORT`` / ``GRADIO_SERVER_PORT``, ``GRADIO_SERVER_NAME``: where to serve.
 
 The UI only calls the library (:mod:`prunelab`): loading, planning, compressing, transcribing and

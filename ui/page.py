@@ -2,7 +2,10 @@
 
 Each tab is built by its module in :mod:`ui.tabs`, then wired, since events may reach across tabs. What
 the tabs share is per user ``sess`` (a :class:`~ui.session.Session` in ``gr.State``) and ``rev`` (a
-counter bumped whenever every slider is set anew: slider edits made before are ignored), and for all users the stores of :mod:`ui.state`.
+counter bumped whenever every slider is set anew: slider edits made before are ignored), and for all users
+the stores of :mod:`ui.state`. When a session ends (``unload``, or its state expiring) its compressed model and files are released.
+The queue (:func:`queue_kwargs`) runs heavy events one at a time (:data:`ui.events.HEAVY`) and shows a
+waiting user their place in the line and an estimate of the wait.
 """
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import os
 
 import gradio as gr
 
-from .session import Session
+from .session import Session, end_session, forget_session
 from .settings import DEFAULT_SPEC
 from .tabs import changes, compress, how, listen, tuning
 
@@ -61,7 +64,7 @@ def build_app(default_spec: str | None = None) -> gr.Blocks:
     """The whole app; call ``.queue().launch(**launch_kwargs())`` (``launch_kwargs`` adds theme and CSS)."""
     spec0 = default_spec or DEFAULT_SPEC
     with gr.Blocks(title="prunelab: data-free compression of speech models", delete_cache=(1800, 3600)) as demo:
-        sess = gr.State(Session())
+        sess = gr.State(Session(), delete_callback=forget_session)
         rev = gr.State(0)  # bumped whenever every slider is set anew (new model, preset, uploaded plan)
 
         gr.Markdown(INTRO, elem_id="pl-intro")
@@ -77,7 +80,14 @@ def build_app(default_spec: str | None = None) -> gr.Blocks:
         listen.wire(listen_tab, sess)
         tuning.wire(tuning_tab, sess, rev, compress_tab)
         how.wire(how_tab, sess, compress_tab)
+        demo.unload(end_session)  # the tab closed: release its compressed model and files now
     return demo
+
+
+def queue_kwargs() -> dict:
+    """The queue: heavy events wait in one line (``HEAVY``: one at a time), light ones run two at a time;
+    a waiting user sees their place and an estimated wait (Gradio's queue status, updated as it moves)."""
+    return {"max_size": 64, "default_concurrency_limit": 2, "status_update_rate": "auto"}
 
 
 def launch_kwargs() -> dict:
@@ -89,7 +99,7 @@ def main() -> None:
     """Serve the app: on ``GRADIO_SERVER_NAME``/``PORT`` when set, else 127.0.0.1 (0.0.0.0 on a Space)."""
     port = os.environ.get("GRADIO_SERVER_PORT") or os.environ.get("PORT")
     demo = build_app()
-    demo.queue(max_size=32, default_concurrency_limit=2).launch(
+    demo.queue(**queue_kwargs()).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"),
         server_port=int(port) if port else None,
         max_file_size="100mb",

@@ -1,18 +1,26 @@
-"""What one user holds (kept in ``gr.State``), and the checks handlers make before using it.
+"""What one user holds (kept in ``gr.State``), the checks handlers make before using it, and its end.
 
 A :class:`Session` is a value: handlers never change one, they return a new one
 (``session.with_clusters(...)``, :func:`dataclasses.replace`). Models are not in it, only the keys of the
-shared stores in :mod:`ui.state`, so a session stays small and ``gr.State`` can copy it.
+shared stores in :mod:`ui.state` and the :class:`~prunelab.CompressionConfig` its compressed model was
+made with, so a session stays small, ``gr.State`` can copy it, and a compressed model the store set aside
+to free memory is rebuilt from it (:func:`require_compressed`): nobody's work is dropped.
+
+When a session ends (its browser tab closes: Gradio's ``unload`` event, :func:`end_session`; or its
+``gr.State`` expires: :func:`forget_session`), its compressed models and download files are released.
 """
 from __future__ import annotations
 
+import time
+import uuid
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 import gradio as gr
+from gradio.context import LocalContext
 
-from .lib import LayerInfo, Plan, SpeechModel, find_layers
-from .state import COMPRESSED, get_model
+from .lib import CompressionConfig, LayerInfo, Plan, SpeechModel, compress, find_layers
+from .state import COMPRESSED, LAYER_CACHE, MODELS, added_bytes, get_model, new_file, release_files
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,9 @@ class Session:
     """The seed the compressed model was made with."""
     compress_seconds: float | None = None
     """How long that compression took."""
+    config: CompressionConfig | None = None
+    """The whole config the compressed model was made with (plan, method, seed, units, options): what
+    rebuilds it if the store set it aside."""
 
     def k(self, layer: LayerInfo) -> int:
         """The layer's K in the plan being edited (C when it is not compressed)."""
@@ -50,17 +61,80 @@ def require_model(sess: Session | None) -> tuple[SpeechModel, list[LayerInfo]]:
     return model, find_layers(model.model)
 
 
-def require_compressed(sess: Session | None) -> SpeechModel:
-    """The session's compressed model, or a message to compress (again)."""
+def current_owner() -> str | None:
+    """The Gradio session hash of the event being handled (None outside an event, e.g. in tests).
+
+    Read from the event's context, as ``gr.Info`` and ``gr.Progress`` do, so handlers need no extra argument."""
+    request = LocalContext.request.get(None)
+    return getattr(request, "session_hash", None) if request is not None else None
+
+
+def session_file(name: str):
+    """A fresh download path owned by the current session (removed when it ends, else after the TTL)."""
+    return new_file(name, owner=current_owner())
+
+
+def keep_compressed(sess: Session, compressed: SpeechModel, config: CompressionConfig, seconds: float) -> Session:
+    """Store the session's new compressed model under its key (weighed by the bytes it adds to the
+    original) and return the session, now remembering the config that rebuilds it."""
+    key = sess.compressed or uuid.uuid4().hex
+    original = MODELS.get(sess.spec)  # not loaded again: if it has left the store, the model holds it alone
+    owner = current_owner()
+    COMPRESSED.put(key, compressed, added_bytes(compressed, original), owner=owner)
+    if owner:  # one compressed model per session: one made before loading another model is not needed again
+        COMPRESSED.drop_owner(owner, keep=key)
+    plan = config.plan.clusters if config.plan is not None else compressed.compression["plan"]
+    return replace(sess, compressed=key, compressed_plan=dict(plan), method=config.method, seed=int(config.seed),
+                   compress_seconds=seconds, config=config)
+
+
+def require_compressed(sess: Session | None, progress: gr.Progress | None = None) -> SpeechModel:
+    """The session's compressed model; rebuilt from the session's config if the store set it aside.
+
+    The rebuild runs the same ``compress()`` with the same config (the per-layer cache usually still
+    holds the layers), showing its progress; only a session that never compressed gets an error."""
     key = sess.compressed if sess is not None else None
     if not key:
         raise gr.Error("There is no compressed model yet: set the sliders and press Compress first.",
                        title="Compress first")
     model = COMPRESSED.get(key)
-    if model is None:
+    if model is not None:
+        return model
+    if sess.config is None or not sess.spec:  # not made by this app's Compress: nothing to rebuild from
         raise gr.Error("Your compressed model was dropped to free memory (other users compressed since): "
                        "press Compress again.", title="Compress again")
+    with COMPRESSED.building(key):
+        model = COMPRESSED.get(key)  # another event of this session may have rebuilt it meanwhile
+        if model is None:
+            model = _rebuild(sess, key, progress or gr.Progress())
     return model
+
+
+def _rebuild(sess: Session, key: str, progress: gr.Progress) -> SpeechModel:
+    note = "Rebuilding your compressed model (set aside to free memory while others compressed)"
+    progress(0, desc=f"{note} …")
+    original = get_model(sess.spec)
+    t0 = time.perf_counter()
+    model = compress(original, sess.config, cache=LAYER_CACHE,
+                     progress=lambda i, n, msg: progress((i, n), desc=f"{note}: {msg}", unit="layers"))
+    COMPRESSED.put(key, model, added_bytes(model, original), owner=current_owner())
+    COMPRESSED.count_rebuild()
+    print(f"prunelab app: rebuilt a set-aside compressed model in {time.perf_counter() - t0:.1f} s", flush=True)
+    return model
+
+
+def end_session(request: gr.Request) -> None:
+    """Gradio ``unload`` (the user's tab closed): release the session's compressed models and download files."""
+    owner = getattr(request, "session_hash", None)
+    if owner:
+        COMPRESSED.drop_owner(owner)
+        release_files(owner)
+
+
+def forget_session(sess: Session | None) -> None:
+    """``gr.State`` delete callback (the session's state expired or was deleted): drop its compressed model."""
+    if isinstance(sess, Session) and sess.compressed:
+        COMPRESSED.drop(sess.compressed)
 
 
 def plan_summary(layers: list[LayerInfo], clusters: Mapping[str, int]) -> str:

@@ -50,7 +50,13 @@ def compress(
     if model.compression is not None:
         raise PlanError("This model is already compressed; compress the original model instead.")
     layers = find_layers(model.model)
-    plan = config.resolve_plan(layers, model.model, cache_key=model.spec, progress=progress)
+    if config.plan is None and config.allocate == "output":
+        from .output_allocation import allocate_by_output  # it compresses single groups with compress()
+
+        plan = allocate_by_output(model, config, layers, cache=cache, progress=progress)
+        plan.validate_units(layers, config.units)
+    else:
+        plan = config.resolve_plan(layers, model.model, cache_key=model.spec, progress=progress)
     todo = plan.active(layers)
     new = share_copy(model.model)
     modules: dict[str, nn.Module] = {}
@@ -80,6 +86,8 @@ def compress(
         if config.units == "foldable":
             widths.update(_fold_attention(new, layers, modules))
     for name, module in modules.items():
+        if isinstance(module, ClusteredLinear) and _reads_weights_directly(new, name):
+            modules[name] = module = module.dense()
         set_module(new, name, module)
     if widths:
         from ..attention import set_widths
@@ -121,6 +129,16 @@ def share_copy(module: nn.Module) -> nn.Module:
     for b in module.buffers():
         memo[id(b)] = b
     return copy.deepcopy(module, memo)
+
+
+WEIGHT_READERS = ("WavLMAttention",)
+"""Modules that read their projections' ``.weight`` / ``.bias`` directly (WavLM's attention hands them to torch's
+``multi_head_attention_forward``) instead of calling them: a clustered projection under one is stored as the
+equivalent dense layer (same outputs, no parameters saved)."""
+
+
+def _reads_weights_directly(model: nn.Module, name: str) -> bool:
+    return type(model.get_submodule(name.rpartition(".")[0])).__name__ in WEIGHT_READERS
 
 
 def _count_params(module: nn.Module) -> int:

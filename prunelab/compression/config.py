@@ -23,7 +23,7 @@ WER over 10/20/30 % of the encoder FFN neurons; see ``benchmarks/WER_STUDY.md`` 
 method, layer allocation, the layers it was measured on, and what its K counts. ``"recommended"`` resolves to
 it; preset, allocation and units apply where the caller gives none."""
 
-ALLOCATIONS = ("uniform", "auto")
+ALLOCATIONS = ("uniform", "auto", "output")
 """``uniform``: the same sparsity on every selected layer; ``auto``: K per layer from data-free sensitivity curves."""
 
 
@@ -48,6 +48,13 @@ def resolve_method(name: str, allocate: str | None = None) -> tuple[str, str]:
     return name, allocate or "uniform"
 
 
+def whole_heads(plan: Plan, leaders: list[LayerInfo]) -> Plan:
+    """``plan`` with every attention K rounded to a multiple of the layer's heads (the same K in every head)."""
+    by_name = {l.name: l for l in leaders}
+    return Plan({n: by_name[n].heads * max(1, round(k / by_name[n].heads)) if by_name[n].heads else k
+                 for n, k in plan.clusters.items()})
+
+
 @dataclass
 class CompressionConfig:
     """What to compress and how.
@@ -55,7 +62,9 @@ class CompressionConfig:
     Give either ``plan`` (per-layer K) or ``sparsity`` (+ ``preset``, which layers it applies to).
     ``fold=True`` folds clustered FFN pairs into genuinely smaller dense layers.
     ``allocate``: ``"uniform"`` (the same sparsity on every selected layer) or ``"auto"`` (K per layer from
-    data-free sensitivity curves, :func:`prunelab.compression.allocate.allocate`); ignored when a plan is given.
+    data-free sensitivity curves of each layer's weights, :func:`prunelab.compression.allocate.allocate`) or
+    ``"output"`` (K per unit group from how much compressing it alone changes the model's output on stand-in
+    inputs with no speech in them, :mod:`prunelab.compression.output_allocation`); ignored when a plan is given.
     ``method="recommended"`` resolves to :data:`RECOMMENDED` (method and, unless ``allocate`` is set,
     allocation). ``options``: the method's options (a dict or its options dataclass, see
     :attr:`prunelab.methods.Method.options`), checked when the config is made. ``units``: ``"channels"``
@@ -102,9 +111,7 @@ class CompressionConfig:
             leaders = layers if self.units == "channels" else [l for l in layers if l.unit is not None]
             plan = allocate(model, self.sparsity, preset=self.preset, layers=leaders, seed=self.seed,
                             cache_key=cache_key, progress=progress)
-            if self.units == "foldable":  # whole heads: the same K in every head of a layer
-                by_name = {l.name: l for l in leaders}
-                plan = Plan({n: by_name[n].heads * max(1, round(k / by_name[n].heads)) if by_name[n].heads else k
-                             for n, k in plan.clusters.items()})
-            return plan
+            return whole_heads(plan, leaders) if self.units == "foldable" else plan
+        if self.allocate == "output":
+            raise PlanError("Output allocation needs the speech model: use compress(), which measures it.")
         return Plan.from_sparsity(layers, self.sparsity, self.preset, self.units)

@@ -5,9 +5,10 @@ how to add one). Nothing here knows about models, plans or modules.
 """
 from __future__ import annotations
 
-from . import clustering, lowrank, magnitude, predictive  # noqa: F401  (registration)
+from . import clustering, compensation, lowrank, magnitude, predictive  # noqa: F401  (registration)
 from .clustering import (HybridOptions, hybrid_channels, kmeans_channels, kmeans_weighted_channels,
                          representative_channels)
+from .compensation import FoldOptions, kmeans_fold
 from .magnitude import magnitude_channels, magnitude_unstructured
 from .predictive import PredictiveOptions, predictive_fold
 from .registry import METHODS, Method, NoOptions, check_k, get_method, register_method
@@ -20,6 +21,6 @@ def method_names() -> list[str]:
     return sorted(METHODS, key=lambda n: _ORIGIN_ORDER.get(METHODS[n].origin, 3))
 
 
-__all__ = ["METHODS", "HybridOptions", "Method", "NoOptions", "check_k", "get_method", "hybrid_channels",
+__all__ = ["METHODS", "FoldOptions", "HybridOptions", "kmeans_fold", "Method", "NoOptions", "check_k", "get_method", "hybrid_channels",
            "kmeans_channels", "kmeans_weighted_channels", "magnitude_channels", "magnitude_unstructured",
            "method_names", "predictive_fold", "PredictiveOptions", "register_method", "representative_channels"]

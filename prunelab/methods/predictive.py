@@ -57,6 +57,17 @@ def sample_activations(w1: Tensor, b1: Tensor | None, gamma: Tensor | None, beta
     return torch.nn.functional.gelu(noise @ rows.T + mean)
 
 
+def ridge_refit(w2: Tensor, w2_fold: Tensor, h: Tensor, hk: Tensor, ridge: float) -> Tensor:
+    """fc2 [O, K] minimising ``|| hc w2^T - hkc W^T ||^2 / N + m || W - w2_fold ||^2`` (``hc``, ``hkc``: ``h`` [N, C]
+    and ``hk`` [N, K] centred; ``m = ridge * mean diag(hkc^T hkc / N)``)."""
+    hc, hkc = h - h.mean(0), hk - hk.mean(0)
+    n = h.shape[0]
+    gram = hkc.T @ hkc / n  # [K, K]
+    m = ridge * float(gram.diagonal().mean().clamp_min(1e-12))
+    rhs = w2 @ (hc.T @ hkc / n) + m * w2_fold  # [O, K]
+    return torch.linalg.solve(gram + m * torch.eye(gram.shape[0], dtype=gram.dtype), rhs.T).T
+
+
 @dataclass(frozen=True)
 class PredictiveOptions:
     """Options of ``predictive``.
@@ -65,15 +76,18 @@ class PredictiveOptions:
         n_samples: Monte-Carlo draws of the Gaussian stand-in (more: steadier moments, slower).
         rounds: batches of the backward elimination (more: costs updated more often).
         merge: predict removed neurons from a kept one (False: drop + mean compensation only).
+        ridge: 0 (off) or the pull toward the merged fc2 of a ridge least-squares refit of fc2 on the stand-in
+            (all kept neurons predict the removed ones jointly; see :func:`ridge_refit`).
     """
 
     n_samples: int = 4096
     rounds: int = 8
     merge: bool = True
+    ridge: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.n_samples < 16 or self.rounds < 1:
-            raise PlanError(f"predictive needs n_samples >= 16 and rounds >= 1, got {self}.")
+        if self.n_samples < 16 or self.rounds < 1 or not self.ridge >= 0:
+            raise PlanError(f"predictive needs n_samples >= 16, rounds >= 1 and ridge >= 0, got {self}.")
 
 
 @register_method("predictive", folds=True, options=PredictiveOptions,
@@ -82,7 +96,8 @@ class PredictiveOptions:
                       "of the LayerNorm output, fold their fc2 columns onto the best predictor + bias (data-free)")
 @torch.no_grad()
 def predictive_fold(weight: Tensor, bias: Tensor | None, k: int, *, context: UnitContext, seed: int = 0,
-                    max_iter: int = 100, n_samples: int = 4096, rounds: int = 8, merge: bool = True) -> FoldedUnit:
+                    max_iter: int = 100, n_samples: int = 4096, rounds: int = 8, merge: bool = True,
+                    ridge: float = 0.0) -> FoldedUnit:
     """Keep K of fc1's C neurons (``weight`` [C, D], ``bias`` [C]); fc2 (``context.partner_weight`` [O, C])
     absorbs the removed ones' predictable part (see the module doc). Returns fc1 [K, D] and fc2 [O, K]."""
     if context.unit != "ffn-neuron":
@@ -118,6 +133,9 @@ def predictive_fold(weight: Tensor, bias: Tensor | None, k: int, *, context: Uni
         cols.index_add_(1, best, w2[:, removed] * alpha)
         shift = shift - w2[:, removed] @ (alpha * mean[j])
         lost = float((out_energy[removed] * var[removed] * (1 - best_r2)).sum())
+    if ridge > 0:  # joint refit of fc2 on the stand-in, pulled toward the one-neighbour merge
+        cols = ridge_refit(w2, cols, h, h[:, keep], ridge)
+        shift = w2 @ mean - cols @ mean[keep]
     b2 = context.partner_bias
     new_b2 = shift if b2 is None else b2.double() + shift
     dtype = weight.dtype

@@ -18,6 +18,8 @@ from ..errors import ModelLoadError
 from ..speech_model import SpeechModel
 
 DEFAULT_MODEL = "bundled:whisper-base"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+"""Weight dtypes a model can be loaded in (``load_model(dtype=...)``, ``--dtype``)."""
 BUNDLED_MODELS = ("bundled:whisper-base",)
 TINY_MODELS = ("tiny:whisper", "tiny:ctc")
 HUB_TIMEOUT_S = 4.0
@@ -33,45 +35,60 @@ def load_model(
     spec: str = DEFAULT_MODEL,
     *,
     device: str | torch.device = "cpu",
-    max_bytes: int | None = None,
+    max_bytes: int | str | None = None,
+    dtype: str | torch.dtype = torch.float32,
 ) -> SpeechModel:
-    """Load a speech model (float32, eval mode) from a spec.
+    """Load a speech model (eval mode) from a spec.
 
     Args:
         spec: ``"bundled:whisper-base"``, ``"tiny:whisper"``, ``"tiny:ctc"``, a local model folder (a
             transformers checkpoint or a folder saved by prunelab), or a Hugging Face model id (Whisper or
             a ``*ForCTC`` model).
         device: where to put the model.
-        max_bytes: refuse (``ModelLoadError``) a model whose known weight size exceeds this many bytes.
+        max_bytes: refuse (``ModelLoadError``) a model whose known weight size exceeds this many bytes;
+            ``"auto"``: whose loading and compressing would not fit in the memory available now
+            (:mod:`prunelab.models.memory`). The error says how much memory the model would need.
+        dtype: the weights' dtype: ``float32`` (default), or ``bfloat16`` / ``float16`` (half the memory;
+            on a CPU bfloat16 also transcribes faster; clustering always computes in float32 and the
+            compressed layers keep the model's dtype). A name from :data:`DTYPES` or a ``torch.dtype``.
 
     Raises:
         ModelLoadError: unknown/unsupported spec, missing folder, too large, or hub unreachable.
     """
     spec = (spec or "").strip() or DEFAULT_MODEL
+    dtype = resolve_dtype(dtype)
+    if isinstance(max_bytes, str) and max_bytes != "auto":
+        raise ModelLoadError(f"max_bytes must be a number of bytes, None or 'auto', not {max_bytes!r}.")
     if spec.startswith("bundled:"):
-        sm = _load_bundled(spec, max_bytes)
+        sm = _load_bundled(spec, max_bytes, dtype)
+    elif spec.startswith("random:"):
+        from .shapes import load_random, parameter_count
+
+        if spec[len("random:"):] in _shape_names():
+            _check_size(spec, parameter_count(spec[len("random:"):]) * dtype.itemsize, max_bytes, dtype)
+        sm = load_random(spec, dtype=dtype)
     elif spec.startswith("tiny:"):
         from .tiny import load_tiny
 
         sm = load_tiny(spec)
     elif Path(spec).expanduser().is_dir():
         folder = Path(spec).expanduser()
-        _check_size(spec, _folder_weight_bytes(folder), max_bytes)
+        _check_size(spec, _folder_weight_bytes(folder), max_bytes, dtype)
         from .saved import is_saved_model, load_compressed
 
         if is_saved_model(folder):  # written by `prunelab compress` / save_compressed
             sm = load_compressed(folder)
         else:
-            sm = _load_pretrained(str(folder), spec, local_only=True)
+            sm = _load_pretrained(str(folder), spec, local_only=True, dtype=dtype)
     elif _looks_like_path(spec):
         raise ModelLoadError(
             f"Model folder {spec!r} does not exist. Give an existing folder, a Hugging Face model id, "
             f"or one of: {', '.join(available_models())}."
         )
     else:
-        sm = _load_hub(spec, max_bytes)
+        sm = _load_hub(spec, max_bytes, dtype)
     try:
-        sm.model.to(device=device, dtype=torch.float32)
+        sm.model.to(device=device, dtype=dtype)
     except Exception as exc:  # e.g. "cuda" without CUDA
         raise ModelLoadError(f"Cannot move the model to device {device!r}: {exc}") from exc
     sm.model.eval()
@@ -81,20 +98,35 @@ def load_model(
 # --- bundled model -------------------------------------------------------------------------
 
 
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """A ``torch.dtype`` from a name in :data:`DTYPES` (or a dtype); ``ModelLoadError`` for anything else."""
+    if isinstance(dtype, torch.dtype) and dtype in DTYPES.values():
+        return dtype
+    if isinstance(dtype, str) and dtype.strip().lower() in DTYPES:
+        return DTYPES[dtype.strip().lower()]
+    raise ModelLoadError(f"Unsupported weight dtype {dtype!r}; choose from: {', '.join(DTYPES)}.")
+
+
+def _shape_names() -> list[str]:
+    from .shapes import SHAPES
+
+    return list(SHAPES)
+
+
 def unknown_model(spec: str) -> ModelLoadError:
     return ModelLoadError(f"Unknown model {spec!r}. Available offline: {', '.join(available_models())}.")
 
 
-def _load_bundled(spec: str, max_bytes: int | None) -> SpeechModel:
+def _load_bundled(spec: str, max_bytes: int | None, dtype: torch.dtype = torch.float32) -> SpeechModel:
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
     from .bundled import bundled_whisper_dir
 
     if spec not in BUNDLED_MODELS:
         raise unknown_model(spec)
-    _check_size(spec, 74_000_000 * 4, max_bytes)  # Whisper-base: ~74M float32 parameters
+    _check_size(spec, 74_000_000 * dtype.itemsize, max_bytes, dtype)  # Whisper-base: ~74M parameters
     folder = bundled_whisper_dir()
-    model = WhisperForConditionalGeneration.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
+    model = WhisperForConditionalGeneration.from_pretrained(folder, dtype=dtype, local_files_only=True)
     processor = WhisperProcessor.from_pretrained(folder, local_files_only=True)
     return SpeechModel(model=model, processor=processor, family="whisper", spec=spec)
 
@@ -116,11 +148,19 @@ def _folder_weight_bytes(folder: Path) -> int | None:
     return sum(p.stat().st_size for p in files) or None
 
 
-def _check_size(spec: str, size: int | None, max_bytes: int | None) -> None:
+def _check_size(spec: str, size: int | None, max_bytes: int | str | None,
+                dtype: torch.dtype = torch.float32) -> None:
+    """Refuse weights of ``size`` bytes (in ``dtype``) above ``max_bytes``, saying what the model would need.
+    ``max_bytes="auto"``: what can be loaded and compressed in the memory available now."""
+    from .memory import auto_max_bytes, describe_need
+
+    if max_bytes == "auto":
+        max_bytes = auto_max_bytes(dtype)
     if max_bytes is not None and size is not None and size > max_bytes:
         raise ModelLoadError(
             f"Model {spec!r} is too large: about {size / 1e9:.2f} GB of weights, the limit is "
-            f"{max_bytes / 1e9:.2f} GB. Pick a smaller model, e.g. {DEFAULT_MODEL!r}."
+            f"{max_bytes / 1e9:.2f} GB; {describe_need(size // dtype.itemsize, dtype)}. "
+            f"Pick a smaller model, e.g. {DEFAULT_MODEL!r}, or a machine with more memory."
         )
 
 
@@ -173,14 +213,14 @@ def _offline_error(spec: str) -> ModelLoadError:
     return ModelLoadError(f"Cannot load {spec!r}: the Hugging Face hub cannot be reached. {_OFFLINE_HINT}")
 
 
-def _load_hub(spec: str, max_bytes: int | None) -> SpeechModel:
+def _load_hub(spec: str, max_bytes: int | None, dtype: torch.dtype = torch.float32) -> SpeechModel:
     """Hub id: fail fast when offline (unless already in the local HF cache), else check and download."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
     if _hub_offline() or not hub_reachable():
         try:  # a model downloaded earlier still loads from the local cache
-            return _load_pretrained(spec, spec, local_only=True)
+            return _load_pretrained(spec, spec, local_only=True, dtype=dtype)
         except _Unsupported:
             raise
         except ModelLoadError:
@@ -196,15 +236,15 @@ def _load_hub(spec: str, max_bytes: int | None) -> SpeechModel:
         ) from None
     except Exception:  # noqa: BLE001 - timeouts and the like
         raise _offline_error(spec) from None
-    _check_size(spec, model_size_on_hub(spec), max_bytes)
-    return _load_pretrained(spec, spec, local_only=False)
+    _check_size(spec, model_size_on_hub(spec), max_bytes, dtype)
+    return _load_pretrained(spec, spec, local_only=False, dtype=dtype)
 
 
 class _Unsupported(ModelLoadError):
     """The checkpoint was read but is not a model prunelab can work on."""
 
 
-def _load_pretrained(source: str, spec: str, *, local_only: bool) -> SpeechModel:
+def _load_pretrained(source: str, spec: str, *, local_only: bool, dtype: torch.dtype = torch.float32) -> SpeechModel:
     """Load a Whisper or ``*ForCTC`` model (and its processor) from a folder or hub id."""
     from transformers import (
         AutoConfig,
@@ -236,7 +276,7 @@ def _load_pretrained(source: str, spec: str, *, local_only: bool) -> SpeechModel
             "recognisers (HuBERT, wav2vec2, WavLM, data2vec-audio, ...)."
         )
     try:
-        model = cls.from_pretrained(source, config=config, dtype=torch.float32, **kw)
+        model = cls.from_pretrained(source, config=config, dtype=dtype, **kw)
         processor = AutoProcessor.from_pretrained(source, **kw)
     except Exception as exc:  # shown to the user as a ModelLoadError
         raise ModelLoadError(f"Cannot load {spec!r}: {_short(exc)}") from exc

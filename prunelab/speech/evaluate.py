@@ -1,13 +1,20 @@
 """WER of a model and its compressed variants on an evaluation set: the table ``prunelab eval`` prints.
 
+The sweep is a grid of :class:`Cell` s (method x sparsity x preset, plus the uncompressed baseline,
+:func:`grid`); :func:`run_cell` scores one cell, :func:`evaluate` runs the grid one cell after another in
+this process (skipping cells already done, handing each row over as it finishes), and
+:func:`prunelab.sweep.evaluate_on_ray` runs the same cells on Ray workers.
+
 Each row gives two sizes: ``model_sparsity`` (the fraction of the compressible layers' output channels the
 plan removes, what a slider shows) and ``params_removed`` (the fraction of ALL the model's parameters
 really gone after folding; unstructured zeros count as nothing removed)."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
 
 from ..compression import CompressionConfig, LayerCache, compress, method_choices, resolve_method
 from ..compression.config import resolve_units
@@ -34,9 +41,52 @@ class EvalRow:
     resolved_method: str | None = None  # what ``recommended`` stood for
     params_removed: float = 0.0  # fraction of ALL the model's parameters really gone
     units: str = "channels"
+    model: str | None = None  # the model spec the row was measured on (checked when a sweep resumes)
+    seed: int = 0
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EvalRow":
+        """A row read back from a JSON file (fields it does not know are ignored, missing ones defaulted)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    @property
+    def key(self) -> tuple:
+        return row_key(self.method, self.sparsity, self.preset, self.allocate, self.units)
+
+
+def row_key(method: str, sparsity: float, preset: str, allocate: str, units: str) -> tuple:
+    """What identifies a row of a sweep (the baseline row is one whatever the preset)."""
+    if method == "none":
+        return ("none",)
+    return (method, round(float(sparsity), 9), preset, allocate, units)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the sweep: ``method`` as asked for (``recommended`` allowed, ``none`` = the original model),
+    with the method, allocation and units it resolves to."""
+
+    method: str
+    sparsity: float
+    preset: str
+    resolved: str
+    allocate: str
+    units: str
+
+    @property
+    def key(self) -> tuple:
+        return row_key(self.method, self.sparsity, self.preset, self.allocate, self.units)
+
+    @property
+    def label(self) -> str:
+        if self.method == "none":
+            return "none"
+        extra = [p for p in (self.preset, self.allocate if self.allocate != "uniform" else "") if p]
+        return f"{self.method} @ {self.sparsity:.0%} ({', '.join(extra)})"
 
 
 def validate_methods(methods: Sequence[str]) -> list[str]:
@@ -56,54 +106,109 @@ def validate_methods(methods: Sequence[str]) -> list[str]:
     return methods
 
 
+def grid(
+    methods: Sequence[str],
+    sparsities: Sequence[float],
+    presets: Sequence[str],
+    *,
+    allocate: str | None = None,
+    units: str | None = None,
+) -> list[Cell]:
+    """The baseline cell, then every preset x method x sparsity (in that nesting order, duplicates dropped).
+
+    ``allocate`` / ``units``: ``None`` = uniform / channels, except for ``recommended`` (its own settings).
+    """
+    methods = validate_methods(methods)
+    presets = list(dict.fromkeys(presets))
+    if not presets:
+        raise PrunelabError("No presets given.")
+    cells = [Cell("none", 0.0, presets[0] if len(presets) == 1 else "all", "none", "uniform", "channels")]
+    for preset in presets:
+        for method in methods:
+            resolved, alloc = resolve_method(method, allocate)
+            for s in sparsities:
+                cells.append(Cell(method, float(s), preset, resolved, alloc, resolve_units(method, units)))
+    unique = {c.key: c for c in reversed(cells)}  # keep the first of equal cells
+    return [c for c in cells if unique[c.key] is c]
+
+
+def run_cell(
+    model: SpeechModel,
+    cell: Cell,
+    audios: Sequence[np.ndarray],
+    refs: Sequence[str],
+    *,
+    seed: int = 0,
+    cache: LayerCache | None = None,
+    log: Log | None = None,
+    config_overrides: dict | None = None,
+    model_name: str | None = None,
+) -> EvalRow:
+    """Compress ``model`` as ``cell`` says (nothing for ``none``), transcribe ``audios`` ([T] float arrays at
+    16 kHz) and score against ``refs``. ``model_name``: what the row records as its model (default: its spec)."""
+    log = log or (lambda _msg: None)
+    label = cell.label
+    small, config = model, None
+    if cell.method != "none":
+        config = CompressionConfig(method=cell.resolved, sparsity=cell.sparsity, preset=cell.preset, seed=seed,
+                                   allocate=cell.allocate, units=cell.units, **(config_overrides or {}))
+        small = compress(model, config, cache=cache,
+                         progress=lambda i, n, msg: log(f"[{label}] compressing {i}/{n} {msg}"))
+    start = time.perf_counter()
+    hyps = transcribe_batch(small, audios, sampling_rate=SAMPLE_RATE,
+                            progress=lambda i, n, _msg: log(f"[{label}] transcribed {i}/{n}"))
+    score, secs = wer(refs, hyps), time.perf_counter() - start
+    name = model_name or model.spec
+    if config is None:
+        return EvalRow("none", 0.0, score, cell.preset, 0.0, len(audios), secs, model=name, seed=seed)
+    return EvalRow(cell.method, cell.sparsity, score, cell.preset, small.compression["sparsity"], len(audios), secs,
+                   cell.allocate, cell.resolved if cell.resolved != cell.method else None,
+                   small.compression["params_removed"], config.units, model=name, seed=seed)
+
+
 def evaluate(
     model: SpeechModel,
     utterances: Sequence[Utterance],
     *,
     methods: Sequence[str] = ("kmeans", "magnitude", "magnitude-unstructured"),
     sparsities: Sequence[float] = (0.1, 0.3),
-    preset: str = "uniform",
+    preset: str | Sequence[str] = "uniform",
     seed: int = 0,
     log: Log | None = None,
     config_overrides: dict | None = None,
     allocate: str | None = None,
     units: str | None = None,
+    done: Iterable[EvalRow] = (),
+    on_row: Callable[[EvalRow], None] | None = None,
+    model_name: str | None = None,
 ) -> list[EvalRow]:
-    """Transcribe ``utterances`` with the original model (method ``none``) and each method x sparsity.
+    """Transcribe ``utterances`` with the original model (method ``none``) and each preset x method x sparsity.
 
-    ``allocate``: ``"uniform"`` or ``"auto"`` (sensitivity-based K per layer); ``None`` = uniform, except
-    that ``recommended`` then uses its own recommended allocation. ``units`` likewise: ``None`` = channels,
-    except for ``recommended``.
+    ``preset``: one preset name or several. ``allocate``: ``"uniform"`` or ``"auto"`` (sensitivity-based K
+    per layer); ``None`` = uniform, except that ``recommended`` then uses its own recommended allocation.
+    ``units`` likewise: ``None`` = channels, except for ``recommended``. ``done``: rows already measured
+    (a resumed sweep): their cells are not run again. ``on_row`` is called with each new row as it finishes.
+    ``model_name``: what the rows record as their model (default: ``model.spec``).
+    Returns the grid's rows in grid order, the ``done`` ones included.
     """
-    methods = validate_methods(methods)
+    presets = [preset] if isinstance(preset, str) else list(preset)
+    cells = grid(methods, sparsities, presets, allocate=allocate, units=units)
     log = log or (lambda _msg: None)
-    audios = [load_audio(u.audio) for u in utterances]
+    have = {r.key: r for r in done}
+    todo = [c for c in cells if c.key not in have]
+    if len(todo) < len(cells):
+        log(f"resuming: {len(cells) - len(todo)} of {len(cells)} rows already done")
+    audios = [load_audio(u.audio) for u in utterances] if todo else []
     refs = [u.text for u in utterances]
     cache = LayerCache()
-
-    def run(m: SpeechModel, label: str) -> tuple[float, float]:
-        start = time.perf_counter()
-        hyps = transcribe_batch(m, audios, sampling_rate=SAMPLE_RATE,
-                                progress=lambda i, n, _msg: log(f"[{label}] transcribed {i}/{n}"))
-        return wer(refs, hyps), time.perf_counter() - start
-
-    score, secs = run(model, "none")
-    rows = [EvalRow("none", 0.0, score, preset, 0.0, len(audios), secs)]
-    log(f"none: WER {score:.2%}")
-    for method in methods:
-        resolved, alloc = resolve_method(method, allocate)
-        for s in sparsities:
-            label = f"{method} @ {s:.0%}" + (f" ({alloc})" if alloc != "uniform" else "")
-            config = CompressionConfig(method=resolved, sparsity=s, preset=preset, seed=seed, allocate=alloc,
-                                       units=resolve_units(method, units), **(config_overrides or {}))
-            small = compress(model, config, cache=cache, progress=lambda i, n, msg: log(f"[{label}] compressing {i}/{n} {msg}"))
-            score, secs = run(small, label)
-            rows.append(EvalRow(method, s, score, preset, small.compression["sparsity"], len(audios), secs, alloc,
-                                resolved if resolved != method else None, small.compression["params_removed"],
-                                config.units))
-            log(f"{label}: WER {score:.2%}")
-            del small
-    return rows
+    for i, cell in enumerate(todo, 1):
+        row = run_cell(model, cell, audios, refs, seed=seed, cache=cache, log=log, config_overrides=config_overrides,
+                       model_name=model_name)
+        have[cell.key] = row
+        log(f"[{i}/{len(todo)}] {cell.label}: WER {row.wer:.2%}")
+        if on_row:
+            on_row(row)
+    return [have[c.key] for c in cells]
 
 
 def format_table(rows: Sequence[EvalRow]) -> str:

@@ -5,15 +5,14 @@ global sparsity slider, choosing a preset) and "Auto-allocate" set them again (t
 sensitivity curves); a plan JSON restores them, with its method. Each of these is one round trip that
 returns every slider at once (:mod:`ui.tabs.sliders`). Compress runs
 the library's ``compress()`` on the session's plan and stores the result in :data:`ui.state.COMPRESSED`
-under the session's key, then fills the charts of the See what changed tab.
+under the session's key (:func:`ui.session.keep_compressed`), then fills the charts of the See what changed tab.
 """
 from __future__ import annotations
 
 import json
 import shutil
 import time
-import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +21,11 @@ import gradio as gr
 from ..events import HEAVY, INSTANT, PRIVATE, guard
 from ..lib import (METHODS, PRESETS, CompressionConfig, LayerInfo, Plan, SpeechModel, allocate,
                    available_models, compress, find_layers, plots, save_compressed, size_report, size_rows)
-from ..session import Session, default_layer, layer_choices, plan_summary, require_compressed, require_model
+from ..session import (Session, default_layer, keep_compressed, layer_choices, plan_summary, require_compressed,
+                       require_model, session_file)
 from ..settings import (DEFAULT_METHOD, DEFAULT_PRESET, DEFAULT_SPARSITY, DEFAULT_SPEC, UI_PRESETS, known_method,
                         method_choices, method_label)
-from ..state import COMPRESSED, LAYER_CACHE, get_model, new_file
+from ..state import LAYER_CACHE, get_model
 from . import sliders
 
 if TYPE_CHECKING:
@@ -216,10 +216,7 @@ def on_compress(method: str, seed: float, sess: Session, units: str = "channels"
     t0 = time.perf_counter()
     compressed = compress(model, config, cache=LAYER_CACHE, progress=report)
     seconds = time.perf_counter() - t0
-    key = sess.compressed or uuid.uuid4().hex
-    COMPRESSED.put(key, compressed)
-    sess = replace(sess, compressed=key, compressed_plan=dict(plan.clusters), method=method, seed=int(seed or 0),
-                   compress_seconds=seconds)
+    sess = keep_compressed(sess, compressed, config, seconds)  # rebuilt from config if set aside for memory
     before, after = size_report(model), size_report(compressed)
     c = compressed.compression
     status = (f"✅ Compressed with **{method_label(method)}** ({'foldable units' if units == 'foldable' else 'output channels'})"
@@ -250,7 +247,7 @@ def on_plan_download(method: str, seed: float, sess: Session):
     """The plan being edited as JSON (only the compressed layers), with method, seed and base model."""
     model, layers = require_model(sess)
     plan = Plan({l.name: k for l in layers if (k := sess.k(l)) < l.channels})
-    path = new_file("prunelab-plan.json")
+    path = session_file("prunelab-plan.json")
     plan.to_json(path, method=method, seed=int(seed or 0), base_model=model.spec,
                  sparsity=round(plan.sparsity(layers), 4))
     return str(path)
@@ -261,7 +258,7 @@ def on_model_download(sess: Session, progress=gr.Progress()):
     """The compressed model as a zip of its saved folder (safetensors + config + plan)."""
     compressed = require_compressed(sess)
     progress(0.1, desc="Saving the compressed model …")
-    path = new_file("compressed.zip")
+    path = session_file("compressed.zip")
     folder = path.parent / "prunelab-compressed"
     save_compressed(compressed, folder)
     progress(0.6, desc="Zipping …")

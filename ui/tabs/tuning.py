@@ -20,9 +20,9 @@ import gradio as gr
 from ..events import HEAVY, guard
 from ..figures import Plot
 from ..lib import RECOMMENDED, CompressionConfig, Plan, compress, load_eval_set, plots, transcribe_batch, wer
-from ..session import require_compressed, require_model
+from ..session import require_compressed, require_model, session_file
 from ..settings import ASSETS, method_label
-from ..state import LAYER_CACHE, new_file
+from ..state import LAYER_CACHE
 
 if TYPE_CHECKING:
     from .compress import CompressTab
@@ -170,7 +170,7 @@ def on_download(history: list[dict] | None):
     """The history as JSON (every point with its plan) and CSV (one row per point, without the plans)."""
     if not history:
         raise gr.Error("Nothing evaluated yet: press Evaluate this plan first.")
-    path_json = new_file("prunelab-tuning-history.json")
+    path_json = session_file("prunelab-tuning-history.json")
     path_json.write_text(json.dumps(history, indent=1), encoding="utf-8")
     path_csv = path_json.with_suffix(".csv")
     fields = ["n", "model", "method", "seed", "units", "params_removed", "wer", "wer_original", "clips",
