@@ -332,3 +332,19 @@ def test_reference_points_are_drawn_hollow_and_left_out_of_the_front():
     ax = plots.tuning_history_chart(history).axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "reference: kmeans" in labels and "Pareto front (1 plan)" in labels  # the reference beats #1 but is no plan
+
+
+def test_long_actions_clear_their_old_result_in_the_browser_first():
+    """Compress and Evaluate draw their progress over their result box: a browser-side event empties it first,
+    so the progress text never overlaps the previous status (and an error never leaves it beside)."""
+    demo = app.build_app(default_spec="tiny:whisper")
+    by_id = {b._id: b for b in demo.blocks.values()}
+    cleared = {}
+    for fn in demo.fns.values():
+        if fn.fn is None and fn.js:
+            for target_id, _ in fn.targets:
+                label = getattr(by_id.get(target_id), "value", None)
+                cleared.setdefault(label, set()).update(getattr(by_id[o._id], "elem_id", None) for o in fn.outputs)
+    assert {"pl-status", "pl-stale"} <= cleared.get("3 · Compress", set())
+    assert "pl-eval-result" in cleared.get("Evaluate this plan", set())
+    assert {"pl-text-original", "pl-text-compressed"} <= cleared.get("Transcribe with both models", set())

@@ -46,6 +46,10 @@ RECOMMENDATION = (
 )
 
 
+CLEAR_STATUS_JS = "() => ['Compressing …', '']"
+"""Runs in the browser when Compress is pressed: the last status goes, so the progress text is not drawn over it."""
+
+
 @dataclass
 class CompressTab:
     model_box: gr.Dropdown
@@ -354,6 +358,8 @@ def wire(demo: gr.Blocks, t: CompressTab, sess: gr.State, rev: gr.State, changes
     t.editor.edit(sliders.on_edit, [sess, rev], [sess, t.plan_md, t.stale_md],
                   trigger_mode="always_last", **INSTANT)
 
+    # the progress bar is drawn over the status: the old status goes first, so the two never overlap
+    t.compress_btn.click(None, None, [t.status_md, t.stale_md], js=CLEAR_STATUS_JS, **PRIVATE)
     t.compress_btn.click(on_compress, [t.method, t.seed, sess, t.units],
                          [sess, t.status_md, changes.sparsity_plot, changes.distortion_plot, changes.size_plot,
                           changes.size_df, t.stale_md],

@@ -210,6 +210,8 @@ def build() -> TuningTab:
 
 
 def wire(t: TuningTab, sess: gr.State, rev: gr.State, compress: CompressTab) -> None:
+    for btn in (t.evaluate_btn, t.references_btn):  # the progress text is drawn where the old result was
+        btn.click(None, None, t.result_md, js="() => 'Transcribing the evaluation clips …'", api_visibility="private")
     t.evaluate_btn.click(on_evaluate, [sess, t.history], [t.history, t.result_md, t.history_plot, t.point],
                          api_name="evaluate_plan", **HEAVY)
     t.references_btn.click(on_references, [compress.sparsity, compress.preset, sess, t.history],
