@@ -17,6 +17,8 @@ components and turns library errors into ``gr.Error`` messages. Its modules:
 
 * :mod:`ui.page`: the page (intro, tabs in order, theme, CSS), :func:`build_app` and :func:`main`;
 * :mod:`ui.tabs`: one module per tab, each with ``build()`` (its components) and ``wire()`` (its events);
+  the plan editor (every slider in one HTML component) is :mod:`ui.tabs.sliders`;
+* :mod:`ui.figures`: ``gr.Plot`` with an alt text drawn from each figure;
 * :mod:`ui.session`: :class:`~ui.session.Session`, what one user holds (kept in ``gr.State``);
 * :mod:`ui.state`: what all users share: the loaded and compressed models in small bounded stores,
   the per-layer result cache and the downloads folder;

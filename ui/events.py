@@ -11,6 +11,9 @@ Pass the settings with ``**``: ``button.click(fn, inputs, outputs, api_name="com
 from __future__ import annotations
 
 import functools
+import os
+import re
+import tempfile
 from types import MappingProxyType
 from typing import Callable
 
@@ -23,9 +26,23 @@ INSTANT = MappingProxyType({"api_visibility": "private", "show_progress": "hidde
 PRIVATE = MappingProxyType({"api_visibility": "private"})
 
 
+def _server_roots() -> list[str]:
+    """Folders whose paths mean nothing to a visitor: the system temp folder (uploads) and Gradio's cache."""
+    roots = {tempfile.gettempdir(), os.environ.get("GRADIO_TEMP_DIR", "")}
+    return sorted((r.rstrip("/") for r in roots if r and r.strip("/")), key=len, reverse=True)
+
+
+def hide_server_paths(text: str) -> str:
+    """``text`` with every path under the server's temp folders cut to its file name (an upload's
+    ``/tmp/gradio/3f…/clip.wav`` becomes ``clip.wav``)."""
+    for root in _server_roots():
+        text = re.sub(re.escape(root) + r"(?:/[^\s'\"/]+)*/([^\s'\"/]+)", r"\1", text)
+    return text
+
+
 def user_error(exc: Exception) -> gr.Error:
-    """A library error as the message box the user sees."""
-    return gr.Error(str(exc), title="Cannot do that")
+    """A library error as the message box the user sees (no server paths in it)."""
+    return gr.Error(hide_server_paths(str(exc)), title="Cannot do that")
 
 
 def guard(fn: Callable) -> Callable:

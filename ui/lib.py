@@ -22,19 +22,20 @@ from prunelab import (
     transcribe,
     wer,
 )
-from prunelab.compression import PRESETS, LayerCache, layer_result
+from prunelab.compression import PRESETS, RECOMMENDED, LayerCache, layer_result
 from prunelab.compression.allocate import allocate
 from prunelab.compression.sensitivity import sensitivity_curves
 from prunelab.methods import METHODS, method_names
 from prunelab.models import available_models
 from prunelab.report import plots
 from prunelab.report.size import size_rows
+from prunelab.speech import load_eval_set, transcribe_batch
 from prunelab.speech.audio import load_audio
 from prunelab.speech.metrics import word_diff_detailed
 
 __all__ = [
-    "DEFAULT_MODEL", "METHODS", "PRESETS", "CompressionConfig", "LayerCache", "LayerInfo", "Plan",
+    "DEFAULT_MODEL", "METHODS", "PRESETS", "RECOMMENDED", "CompressionConfig", "LayerCache", "LayerInfo", "Plan",
     "PrunelabError", "SpeechModel", "allocate", "available_models", "compress", "find_layers", "layer_result",
-    "load_audio", "load_model", "method_names", "plots", "save_compressed", "sensitivity_curves", "size_report",
-    "size_rows", "transcribe", "wer", "word_diff_detailed",
+    "load_audio", "load_eval_set", "load_model", "method_names", "plots", "save_compressed", "sensitivity_curves", "size_report",
+    "size_rows", "transcribe", "transcribe_batch", "wer", "word_diff_detailed",
 ]

@@ -2,8 +2,8 @@
 
 Each tab is built by its module in :mod:`ui.tabs`, then wired, since events may reach across tabs. What
 the tabs share is per user ``sess`` (a :class:`~ui.session.Session` in ``gr.State``) and ``rev`` (a
-counter bumped whenever every slider must be rebuilt), and for all users the stores of :mod:`ui.state`.
-When a session ends (``unload``, or its state expiring) its compressed model and files are released.
+counter bumped whenever every slider is set anew: slider edits made before are ignored), and for all users
+the stores of :mod:`ui.state`. When a session ends (``unload``, or its state expiring) its compressed model and files are released.
 The queue (:func:`queue_kwargs`) runs heavy events one at a time (:data:`ui.events.HEAVY`) and shows a
 waiting user their place in the line and an estimate of the wait.
 """
@@ -15,7 +15,7 @@ import gradio as gr
 
 from .session import Session, end_session, forget_session
 from .settings import DEFAULT_SPEC
-from .tabs import changes, compress, how, listen
+from .tabs import changes, compress, how, listen, tuning
 
 INTRO = """
 # ✂️ prunelab — shrink a speech model without data or training
@@ -33,8 +33,28 @@ Using Parameter Clustering”.)*
 CSS = """
 #pl-intro h1 { margin-bottom: 0.2em; }
 #pl-compress-btn { min-height: 48px; }
-.pl-block-acc { margin-bottom: 2px; }
 footer { display: none !important; }
+/* the plan editor (ui/tabs/sliders.py): native range inputs in collapsible parts and blocks */
+.pl-sliders details { border: 1px solid var(--border-color-primary); border-radius: 6px; margin: 2px 0; }
+.pl-sliders summary { cursor: pointer; padding: 4px 8px; font-weight: 600; }
+.pl-sliders details.pl-block { margin: 2px 6px; }
+.pl-sliders details.pl-block summary { font-weight: 500; }
+.pl-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(210px, 1fr)); gap: 4px 14px;
+           padding: 4px 10px 8px; }
+.pl-layer-slider { display: flex; flex-direction: column; font-size: 0.9em; }
+.pl-layer-slider label { font-family: var(--font-mono); }
+.pl-k-inputs { display: flex; gap: 6px; align-items: center; }
+.pl-k-inputs input[type=range] { flex: 1; min-width: 0; accent-color: var(--color-accent); }
+.pl-k-inputs input[type=number] { width: 5.5em; }
+.pl-info { color: var(--body-text-color-subdued); font-size: 0.85em; }
+/* narrow screens (phones, ~420 px): the four tab names fit on one line, dropdown texts wrap */
+@media (max-width: 600px) {
+  .gradio-container { padding-left: 4px !important; padding-right: 4px !important; }
+  .tab-container button { font-size: 12px !important; padding: 2px 4px !important; min-width: 0 !important;
+                          white-space: normal !important; line-height: 1.15 !important; height: auto !important;
+                          flex: 1 1 0 !important; text-align: center; overflow: visible !important; }
+  .wrap-inner input, .secondary-wrap input, input[role=listbox] { font-size: 13px !important; }
+}
 """
 
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="emerald")
@@ -45,18 +65,20 @@ def build_app(default_spec: str | None = None) -> gr.Blocks:
     spec0 = default_spec or DEFAULT_SPEC
     with gr.Blocks(title="prunelab: data-free compression of speech models", delete_cache=(1800, 3600)) as demo:
         sess = gr.State(Session(), delete_callback=forget_session)
-        rev = gr.State(0)  # bumped whenever all sliders must be rebuilt (new model, preset, uploaded plan)
+        rev = gr.State(0)  # bumped whenever every slider is set anew (new model, preset, uploaded plan)
 
         gr.Markdown(INTRO, elem_id="pl-intro")
         with gr.Tabs():
             compress_tab = compress.build(sess, rev, spec0)
             changes_tab = changes.build()
             listen_tab = listen.build()
+            tuning_tab = tuning.build()
             how_tab = how.build()
 
         compress.wire(demo, compress_tab, sess, rev, changes=changes_tab, how=how_tab)
         changes.wire(changes_tab, sess, compress_tab)
         listen.wire(listen_tab, sess)
+        tuning.wire(tuning_tab, sess, rev, compress_tab)
         how.wire(how_tab, sess, compress_tab)
         demo.unload(end_session)  # the tab closed: release its compressed model and files now
     return demo

@@ -45,8 +45,8 @@ UI_PRESETS = {  # the presets offered as choices, with a readable name
     "encoder": "Encoder only",
     "attention": "Attention only",
     "encoder-ffn": "Encoder FFN only",
-    "fc1": "FFN hidden neurons only (fc1, folded)",
-    "encoder-fc1": "Encoder FFN hidden neurons only (fc1, folded)",
+    "fc1": "FFN neurons (fc1, folded)",
+    "encoder-fc1": "Encoder FFN neurons (fc1, folded)",
     "decoder": "Decoder only",
 }
 

@@ -122,13 +122,36 @@ def _group_rows(groups: ChannelGroups) -> torch.Tensor:
     return channel_rows(groups.weight, groups.bias)
 
 
+COLORED_CLUSTERS = 10
+"""The scatter colours this many of the largest clusters (2+ channels); the others are drawn in one grey:
+a repeating palette over hundreds of clusters would give unrelated clusters the same colour."""
+OTHER_CLUSTER_COLOR = "#9AA5B1"
+
+
+def largest_clusters(index: np.ndarray, k: int, n: int = COLORED_CLUSTERS) -> np.ndarray:
+    """Ids of the ``n`` largest clusters that hold at least 2 channels, largest first (ties: lower id)."""
+    counts = np.bincount(np.clip(index, 0, k), minlength=k + 1)[:k]
+    order = np.lexsort((np.arange(k), -counts))
+    return order[counts[order] >= 2][:n]
+
+
 def _cluster_colors(index: np.ndarray, k: int) -> np.ndarray:
-    """An RGBA colour per channel: a repeating qualitative palette by cluster id, grey for dropped."""
+    """An RGBA colour per channel: a distinct colour for each of the largest clusters, one grey for the other
+    clusters, a lighter grey for dropped channels."""
     from matplotlib import colormaps
 
-    palette = colormaps["tab20"].colors
-    colors = np.array([palette[i % len(palette)] + (1.0,) for i in range(k)] + [_rgba(DROPPED_COLOR)])
+    palette = colormaps["tab10"].colors
+    colors = np.array([_rgba(OTHER_CLUSTER_COLOR)] * k + [_rgba(DROPPED_COLOR)])
+    for rank, cluster in enumerate(largest_clusters(index, k)):
+        colors[cluster] = palette[rank % len(palette)] + (1.0,)
     return colors[np.clip(index, 0, k)]
+
+
+def _wrap(title: str, width: int = 48) -> str:
+    """A long title over several lines (each of its lines wrapped), so that it is never cut at the figure's edge."""
+    import textwrap
+
+    return "\n".join(textwrap.fill(line, width) for line in title.split("\n"))
 
 
 def _rgba(hex_color: str) -> tuple[float, float, float, float]:
@@ -146,8 +169,11 @@ def draw_cluster_scatter(ax, weight: torch.Tensor, bias: torch.Tensor | None, gr
     points, centroids, explained = pca_2d(rows, _group_rows(groups))
     dropped = index >= k
     colors = _cluster_colors(index, k)
+    top = largest_clusters(index, k)
+    label = (f"channels ({int((~dropped).sum())}): the {len(top)} largest clusters in colour, the others grey"
+             if len(top) else f"channels ({int((~dropped).sum())})")
     ax.scatter(points[~dropped, 0], points[~dropped, 1], s=9, c=colors[~dropped], alpha=0.75,
-               linewidths=0, label=f"channels ({int((~dropped).sum())})")
+               linewidths=0, label=label)
     if dropped.any():
         ax.scatter(points[dropped, 0], points[dropped, 1], s=9, c=DROPPED_COLOR, alpha=0.6, linewidths=0,
                    marker="o", label=f"dropped channels ({int(dropped.sum())})")
@@ -157,7 +183,7 @@ def draw_cluster_scatter(ax, weight: torch.Tensor, bias: torch.Tensor | None, gr
                label=f"kept rows / centroids (K={k})", zorder=3)
     ax.set_xlabel("principal axis 1")
     ax.set_ylabel("principal axis 2")
-    ax.set_title(title or f"{len(index)} channels → K = {k} rows (PCA, {100 * explained:.0f}% of variance)",
+    ax.set_title(_wrap(title or f"{len(index)} channels → K = {k} rows (PCA, {100 * explained:.0f}% of variance)"),
                  fontsize=10)
     ax.legend(fontsize=8, loc="best", markerscale=1.2)
     ax.grid(alpha=0.25)
@@ -219,7 +245,7 @@ def distortion_chart(compression: Mapping, layers: Iterable[LayerInfo] | None = 
 
     ``compression`` is a compressed model's ``.compression`` dict. With ``layers`` the bars are labelled
     ``enc.3.fc1`` etc., coloured by sublayer and, where the layer's C is known, the bar text shows K/C.
-    Log scale: FFN layers have far more channels, so their distortion is much larger.
+    Linear scale, so that bars compare as they look (a log axis made ~70 look like nothing beside ~100).
     """
     distortion = dict((compression or {}).get("distortion") or {})
     plan = dict((compression or {}).get("plan") or {})
@@ -237,10 +263,10 @@ def distortion_chart(compression: Mapping, layers: Iterable[LayerInfo] | None = 
     colors = [SUBLAYER_COLORS.get(_sublayer(by_name[n]), "#4C72B0") if n in by_name else "#4C72B0" for n in names]
     values = [max(float(distortion[n]), 1e-12) for n in names]
     ax.bar(range(len(names)), values, color=colors)
-    ax.set_yscale("log")
+    ax.set_yscale("linear")
     ax.set_xticks(range(len(names)), labels, rotation=90, fontsize=6 if len(names) > 40 else 8)
     ax.set_xlim(-0.6, len(names) - 0.4)
-    ax.set_ylabel("distortion Σ‖row − replacement‖²")
+    ax.set_ylabel("distortion Σ‖row − replacement‖²\n(linear scale)")
     ks = [f"{plan[n]}" for n in names if n in plan]
     ax.set_title(f"Per-layer distortion ({method}, {len(names)} layers; lower = closer to the original)"
                  + ("" if ks else ""), fontsize=10, loc="left")
@@ -394,3 +420,99 @@ __all__ = [
     "sparsity_chart", "cluster_scatter", "cluster_sizes", "cluster_size_counts", "distortion_chart",
     "size_chart", "how_it_works_figure", "fold_figure", "pca_2d", "draw_cluster_scatter",
 ]
+
+
+# --- tuning history ------------------------------------------------------------------------------------
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats: none removes at least as many parameters (x) with at most
+    the same WER (y), better in one. Sorted by x."""
+    front = []
+    for i, (x, y) in enumerate(points):
+        beaten = any((x2 >= x and y2 <= y) and (x2 > x or y2 < y) for j, (x2, y2) in enumerate(points) if j != i)
+        if not beaten:
+            front.append(i)
+    return sorted(front, key=lambda i: (points[i][0], points[i][1]))
+
+
+def tuning_history_chart(history: Sequence[Mapping], title: str | None = None) -> Figure:
+    """Every evaluated plan as a point: parameters really removed (x, %) against WER (y, %).
+
+    ``history`` holds dicts with ``n`` (the point's number), ``method``, ``params_removed`` and ``wer``
+    (fractions), ``wer_original`` and optionally ``reference`` (a reference setting: hollow diamond, left out
+    of the front). Points are coloured by method and numbered; the Pareto front (the user's plans nothing
+    else beats on both axes) is a line; the original model is a star at 0 % removed.
+    """
+    fig = Figure(figsize=(7.2, 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    if not history:
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "No plan evaluated yet: press Evaluate this plan", ha="center", va="center")
+        return fig
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10"].colors
+    methods = list(dict.fromkeys(str(h["method"]) for h in history))
+    xy = [(100 * float(h["params_removed"]), 100 * float(h["wer"])) for h in history]
+    own = [i for i, h in enumerate(history) if not h.get("reference")]
+    for m_i, method in enumerate(methods):
+        for ref in (False, True):
+            idx = [i for i, h in enumerate(history) if str(h["method"]) == method and bool(h.get("reference")) == ref]
+            if idx:
+                ax.scatter([xy[i][0] for i in idx], [xy[i][1] for i in idx], s=60 if ref else 36, zorder=3,
+                           marker="D" if ref else "o", facecolors="none" if ref else palette[m_i % 10],
+                           edgecolors=palette[m_i % 10], linewidths=1.5 if ref else 0,
+                           label=f"reference: {method}" if ref else method)
+    for h, (x, y) in zip(history, xy):
+        ax.annotate(str(h["n"]), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    front = [own[i] for i in pareto_front([xy[i] for i in own])]
+    if front:
+        ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], color="black", lw=1.2, ls="--", zorder=2,
+                label=f"Pareto front ({len(front)} plan{'s' if len(front) != 1 else ''})")
+    originals = [100 * float(h["wer_original"]) for h in history if h.get("wer_original") is not None]
+    if originals:
+        ax.scatter([0], [originals[-1]], marker="*", s=140, color="#2a9d8f", zorder=4, label="original model")
+        ax.axhline(originals[-1], color="#2a9d8f", lw=0.8, alpha=0.6)
+    ax.set_xlabel("parameters really removed (% of all the model's)")
+    ax.set_ylabel("WER on the evaluation clips (%)")
+    ax.set_title(_wrap(title or f"Tuning history: {len(history)} evaluated plan{'s' if len(history) != 1 else ''}",
+                       70), fontsize=10, loc="left")
+    ax.set_xlim(left=-0.5)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return fig
+
+
+def measured_vs_datafree_chart(groups: Sequence[str], wer_increase: Sequence[float], datafree: Sequence[float],
+                               sparsity: float, title: str | None = None) -> Figure:
+    """Where the data-free proxy is right and where it is wrong: per group of layers (a block or a unit kind)
+    compressed ALONE at ``sparsity``, the measured WER increase (left, points) beside the data-free relative
+    distortion (right), same order. The title gives their Spearman rank correlation (1: same ranking)."""
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    ax0, ax1 = fig.subplots(1, 2, sharey=True)
+    y = np.arange(len(groups))
+    ax0.barh(y, [100 * w for w in wer_increase], color=["#C44E52" if w > 0 else "#55A868" for w in wer_increase])
+    ax0.set_yticks(y, list(groups), fontsize=8)
+    ax0.invert_yaxis()
+    ax0.axvline(0, color="black", lw=0.8)
+    ax0.set_xlabel("measured: WER increase (points) on the evaluation clips")
+    ax1.barh(y, [100 * d for d in datafree], color="#4C72B0")
+    ax1.set_xlabel("data-free: relative clustering distortion (%)")
+    rho = _spearman(wer_increase, datafree) if len(groups) > 2 else float("nan")
+    fig.suptitle(_wrap(title or f"Each group compressed alone at {100 * sparsity:.0f}% sparsity: measured vs "
+                                f"data-free (rank correlation {rho:.2f})", 100), fontsize=10)
+    for ax in (ax0, ax1):
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_axisbelow(True)
+    return fig
+
+
+def _spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    """Spearman rank correlation (average ranks for ties); nan when either side is constant."""
+    from scipy.stats import spearmanr
+
+    if len(set(a)) < 2 or len(set(b)) < 2:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)

@@ -8,5 +8,6 @@ The handlers sit beside them, each wearing :func:`ui.events.guard`.
 * :mod:`~ui.tabs.compress`: 1-3 pick a model, set the plan (:mod:`~ui.tabs.sliders`), compress; downloads;
 * :mod:`~ui.tabs.changes`: See what changed (charts, sensitivity, one layer's clusters);
 * :mod:`~ui.tabs.listen`: Listen & compare (both models transcribe a clip, WER and word diffs);
-* :mod:`~ui.tabs.how`: How it works (the method drawn on a real layer).
+* :mod:`~ui.tabs.how`: How it works (the method drawn on a real layer);
+* :mod:`~ui.tabs.tuning`: Tuning history (Evaluate this plan on the bundled clips, history chart, restore).
 """

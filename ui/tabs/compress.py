@@ -1,12 +1,15 @@
 """The Compress tab (steps 1-3 and 5): pick a model, set each layer's K, compress, download.
 
-Loading sets every slider from the global sparsity and preset; "Set all sliders" and "Auto-allocate"
-set them again (the latter from data-free sensitivity curves); a plan JSON restores them. Compress runs
+Loading sets every slider from the global sparsity and preset; "Set all sliders" (also: releasing the
+global sparsity slider, choosing a preset) and "Auto-allocate" set them again (the latter from data-free
+sensitivity curves); a plan JSON restores them, with its method. Each of these is one round trip that
+returns every slider at once (:mod:`ui.tabs.sliders`). Compress runs
 the library's ``compress()`` on the session's plan and stores the result in :data:`ui.state.COMPRESSED`
 under the session's key (:func:`ui.session.keep_compressed`), then fills the charts of the See what changed tab.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -36,11 +39,15 @@ UNIT_CHOICES = {
 
 RECOMMENDATION = (
     "**Recommended** (chosen on tune clips, reported on 48 held-out test clips; Whisper-base, uncompressed 12.2 % "
-    "WER on test): *Encoder FFN hidden neurons* + *Foldable units* + **Predictive fold** — test WER 16.2 % at 10 % "
+    "WER on test): *Encoder FFN neurons (fc1, folded)* + *Foldable units* + **Predictive fold** — test WER 16.2 % at 10 % "
     "(the paper's k-means also 16.2 %, structured magnitude 34.2 %) and 26.7 % at 20 % (k-means 33.3 %, magnitude "
     "114.8 %). Nothing structured stays within 3 points of the original beyond ~2 % of all parameters; see "
     "benchmarks/WER_STUDY.md."
 )
+
+
+CLEAR_STATUS_JS = "() => ['Compressing …', '']"
+"""Runs in the browser when Compress is pressed: the last status goes, so the progress text is not drawn over it."""
 
 
 @dataclass
@@ -57,7 +64,9 @@ class CompressTab:
     units: gr.Radio
     compress_btn: gr.Button
     status_md: gr.Markdown
+    stale_md: gr.Markdown
     plan_md: gr.Markdown
+    editor: gr.HTML
     plan_file_in: gr.File
     plan_dl_btn: gr.Button
     plan_file_out: gr.File
@@ -92,19 +101,30 @@ def on_load(spec: str, sparsity: float, preset: str, sess: Session, rev: int, pr
     sess = Session(spec=spec, clusters=clusters)  # a new model: a new plan, and no compressed model yet
     choice = default_layer(layers)
     info = model_summary(model, layers) + (f" · loaded in {seconds:.1f} s" if seconds > 0.05 else " · already in memory")
+    rev = (rev or 0) + 1
     return (
-        sess, (rev or 0) + 1, info, plan_summary(layers, sess.clusters),
-        plots.sparsity_chart(layers, sess.clusters),
+        sess, rev, info, plan_summary(layers, sess.clusters),
         gr.Dropdown(choices=layer_choices(layers), value=choice),
         gr.Dropdown(choices=layer_choices(layers), value=choice),
         "Not compressed yet: press **Compress**.",
+        sliders.editor_html(layers, sess.clusters, rev), "",
     )
 
 
+def on_load_failed(sess: Session):
+    """After a failed load the model box goes back to the model still in use (the one Compress would use)."""
+    return gr.Dropdown(value=sess.spec) if sess is not None and sess.spec else gr.skip()
+
+
 def _new_plan(sess: Session, rev: int, layers: list[LayerInfo], clusters: dict[str, int]):
-    """Outputs of every event that sets all sliders at once: session, rev (rebuilds them), summary, chart."""
-    return (sess.with_clusters(clusters), (rev or 0) + 1, plan_summary(layers, clusters),
-            plots.sparsity_chart(layers, clusters))
+    """Outputs of every event that sets all sliders at once: session, rev, summary, the sliders (one HTML
+    value: one round trip however many layers) and the note on a compressed model made with another plan.
+
+    No chart: drawing one bar per layer took 1-3 s for 512 layers; the See what changed tab draws the
+    sliders' plan when it is opened (:func:`ui.tabs.changes.on_plan_chart`)."""
+    sess, rev = sess.with_clusters(clusters), (rev or 0) + 1
+    return (sess, rev, plan_summary(layers, clusters),
+            sliders.editor_html(layers, clusters, rev), sliders.stale_note(sess, layers))
 
 
 @guard
@@ -131,11 +151,24 @@ def on_plan_upload(file, sess: Session, rev: int):
         raise gr.Error("No plan file given.")
     _, layers = require_model(sess)
     path = file if isinstance(file, str) else getattr(file, "name", file)
-    plan = Plan.from_json(Path(path).read_text(encoding="utf-8", errors="replace"))
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    plan = Plan.from_json(text)
     plan.validate(layers)
     out = _new_plan(sess, rev, layers, {l.name: plan.clusters.get(l.name, l.channels) for l in layers})
-    gr.Info(f"Plan restored: {len(plan.active(layers))} layers compressed.")
-    return out
+    saved = plan_method(text)
+    gr.Info(f"Plan restored: {len(plan.active(layers))} layers compressed"
+            + (f", method {method_label(saved)}." if saved else "."))
+    return (*out, gr.Dropdown(value=saved) if saved else gr.skip())
+
+
+def plan_method(text: str) -> str | None:
+    """The method a plan JSON was saved with (``"method"``, as Download plan JSON writes it), if the app has it."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    method = data.get("method") if isinstance(data, dict) else None
+    return method if isinstance(method, str) and method in METHODS else None
 
 
 def foldable_plan(layers: list[LayerInfo], clusters: dict[str, int]) -> tuple[Plan, list[str]]:
@@ -198,7 +231,7 @@ def on_compress(method: str, seed: float, sess: Session, units: str = "channels"
               f"{after.bytes / 1e6:.0f} MB in memory, was {before.bytes / 1e6:.0f} MB). "
               + "".join(f"Note: {n}. " for n in notes) + "Now go to **Listen & compare**.")
     return (sess, status, plots.sparsity_chart(layers, plan), plots.distortion_chart(c, layers),
-            plots.size_chart(before, after), size_table(before, after, c, layers))
+            plots.size_chart(before, after), size_table(before, after, c, layers), "")
 
 
 def size_table(before, after, compression: dict, layers: list[LayerInfo]) -> list[list[Any]]:
@@ -252,24 +285,25 @@ def build(sess: gr.State, rev: gr.State, spec0: str) -> CompressTab:
                         info="Bundled Whisper-base (offline), tiny random demo models, or type a "
                              "Hugging Face id (e.g. openai/whisper-tiny, facebook/hubert-large-ls960-ft).")
                     load_btn = gr.Button("Load model", size="sm")
-                model_md = gr.Markdown("Loading the default model …")
+                model_md = gr.Markdown("Loading the default model …", elem_id="pl-model-info")
                 with gr.Group():
                     sparsity = gr.Slider(0.0, 0.9, value=DEFAULT_SPARSITY, step=0.05,
                                          label="2 · Global sparsity (1 − K/C)",
-                                         info="Sets every selected layer's slider at once.",
+                                         info="Releasing it sets every slider of the layers chosen below "
+                                              "(as Set all sliders does); the others keep all their channels.",
                                          elem_id="pl-global-sparsity")
                     with gr.Row(equal_height=True):
                         preset = gr.Dropdown([(v, k) for k, v in UI_PRESETS.items() if k in PRESETS],
-                                             value=DEFAULT_PRESET, label="Apply to (preset)", scale=3,
+                                             value=DEFAULT_PRESET, label="Apply to (preset)", scale=3, min_width=300,
                                              info="Which layers the global sparsity applies to; "
-                                                  "the others keep all their channels.")
+                                                  "choosing one sets the sliders.")
                         with gr.Column(scale=1, min_width=120):
                             preset_btn = gr.Button("Set all sliders", elem_id="pl-preset-btn")
                             auto_btn = gr.Button("Auto-allocate", size="sm", elem_id="pl-auto-btn")
                 with gr.Row(equal_height=True):
                     method = gr.Dropdown(method_choices(),
                                          value=DEFAULT_METHOD, label="Method", info=METHODS[DEFAULT_METHOD].help,
-                                         scale=3)
+                                         scale=3, min_width=200)
                     seed = gr.Number(0, precision=0, label="Seed", info="k-means init", minimum=0,
                                      scale=1, min_width=90)
                 units = gr.Radio(list(UNIT_CHOICES.items()), value="channels", label="What is clustered",
@@ -279,46 +313,56 @@ def build(sess: gr.State, rev: gr.State, spec0: str) -> CompressTab:
                 gr.Markdown(RECOMMENDATION, elem_id="pl-recommendation")
                 compress_btn = gr.Button("3 · Compress", variant="primary", elem_id="pl-compress-btn")
                 status_md = gr.Markdown("Not compressed yet.", elem_id="pl-status")
-            with gr.Column(scale=3, min_width=420):
+                stale_md = gr.Markdown("", elem_id="pl-stale")
+                with gr.Group(elem_id="pl-downloads"):
+                    with gr.Row():
+                        plan_dl_btn = gr.Button("Download plan JSON", size="sm", min_width=140)
+                        model_dl_btn = gr.Button("5 · Download compressed model (.zip)", size="sm", min_width=140)
+                    with gr.Row():
+                        plan_file_out = gr.File(label="Plan JSON", interactive=False, height=90, min_width=140)
+                        model_file_out = gr.File(label="Compressed model (safetensors + config + plan)",
+                                                 interactive=False, height=90, min_width=140)
+                    plan_file_in = gr.File(label="Restore sliders from a plan JSON", file_types=[".json"],
+                                           type="filepath", height=90)
+            with gr.Column(scale=3, min_width=320):
                 plan_md = gr.Markdown("", elem_id="pl-plan")
                 gr.Markdown("**Clusters per layer.** Each slider is a layer's K (clusters kept out of C "
-                            "channels); its sparsity is 1 − K/C. Grouped by encoder/decoder and block.")
-                sliders.render(sess, rev, plan_md)
-
-        with gr.Row():
-            with gr.Column():
-                plan_file_in = gr.File(label="Restore sliders from a plan JSON", file_types=[".json"],
-                                       type="filepath", height=110)
-            with gr.Column():
-                plan_dl_btn = gr.Button("Download plan JSON", size="sm")
-                plan_file_out = gr.File(label="Plan JSON", interactive=False, height=110)
-            with gr.Column():
-                model_dl_btn = gr.Button("5 · Download compressed model (.zip)", size="sm")
-                model_file_out = gr.File(label="Compressed model (safetensors + config + plan)",
-                                         interactive=False, height=110)
+                            "channels); its sparsity is 1 − K/C. Grouped by encoder/decoder and block (click a "
+                            "block to open it).")
+                editor = sliders.build()
     return CompressTab(model_box, load_btn, model_md, sparsity, preset, preset_btn, auto_btn, method, seed, units,
-                       compress_btn, status_md, plan_md, plan_file_in, plan_dl_btn, plan_file_out, model_dl_btn,
+                       compress_btn, status_md, stale_md, plan_md, editor, plan_file_in, plan_dl_btn, plan_file_out, model_dl_btn,
                        model_file_out)
 
 
 def wire(demo: gr.Blocks, t: CompressTab, sess: gr.State, rev: gr.State, changes: ChangesTab, how: HowTab) -> None:
     """Events of this tab; loading fills the layer dropdowns of ``changes`` and ``how``, compressing their charts."""
     load_inputs = [t.model_box, t.sparsity, t.preset, sess, rev]
-    load_outputs = [sess, rev, t.model_md, t.plan_md, changes.sparsity_plot, changes.inspect_layer, how.how_layer,
-                    t.status_md]
-    t.load_btn.click(on_load, load_inputs, load_outputs, api_name="load_model", **HEAVY)
-    t.model_box.select(on_load, load_inputs, load_outputs, **PRIVATE, **HEAVY)
+    load_outputs = [sess, rev, t.model_md, t.plan_md, changes.inspect_layer, how.how_layer,
+                    t.status_md, t.editor, t.stale_md]
+    t.load_btn.click(on_load, load_inputs, load_outputs, api_name="load_model", **HEAVY).failure(
+        on_load_failed, sess, t.model_box, **INSTANT)
+    t.model_box.select(on_load, load_inputs, load_outputs, **PRIVATE, **HEAVY).failure(
+        on_load_failed, sess, t.model_box, **INSTANT)
     demo.load(on_load, load_inputs, load_outputs, **PRIVATE, **HEAVY)
 
-    new_plan_outputs = [sess, rev, t.plan_md, changes.sparsity_plot]
-    t.preset_btn.click(on_preset, [t.sparsity, t.preset, sess, rev], new_plan_outputs, api_name="set_all_sliders")
-    t.auto_btn.click(on_auto, [t.sparsity, t.preset, sess, rev], new_plan_outputs, api_name="auto_allocate", **HEAVY)
-    t.plan_file_in.upload(on_plan_upload, [t.plan_file_in, sess, rev], new_plan_outputs, api_name="upload_plan")
+    new_plan_outputs = [sess, rev, t.plan_md, t.editor, t.stale_md]
+    set_all_inputs = [t.sparsity, t.preset, sess, rev]
+    t.preset_btn.click(on_preset, set_all_inputs, new_plan_outputs, api_name="set_all_sliders")
+    for trigger in (t.sparsity.release, t.preset.input):
+        trigger(on_preset, set_all_inputs, new_plan_outputs, trigger_mode="always_last", **PRIVATE)
+    t.auto_btn.click(on_auto, set_all_inputs, new_plan_outputs, api_name="auto_allocate", **HEAVY)
+    t.plan_file_in.upload(on_plan_upload, [t.plan_file_in, sess, rev], [*new_plan_outputs, t.method],
+                          api_name="upload_plan")
     t.method.change(lambda m: gr.Dropdown(info=METHODS[m].help if m in METHODS else ""), t.method, t.method, **INSTANT)
+    t.editor.edit(sliders.on_edit, [sess, rev], [sess, t.plan_md, t.stale_md],
+                  trigger_mode="always_last", **INSTANT)
 
+    # the progress bar is drawn over the status: the old status goes first, so the two never overlap
+    t.compress_btn.click(None, None, [t.status_md, t.stale_md], js=CLEAR_STATUS_JS, **PRIVATE)
     t.compress_btn.click(on_compress, [t.method, t.seed, sess, t.units],
                          [sess, t.status_md, changes.sparsity_plot, changes.distortion_plot, changes.size_plot,
-                          changes.size_df],
+                          changes.size_df, t.stale_md],
                          api_name="compress", **HEAVY)
     t.plan_dl_btn.click(on_plan_download, [t.method, t.seed, sess], t.plan_file_out, api_name="download_plan")
     t.model_dl_btn.click(on_model_download, [sess], t.model_file_out, api_name="download_model", **HEAVY)

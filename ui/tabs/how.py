@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from ..events import HEAVY, PRIVATE, guard
+from ..figures import Plot
 from ..lib import CompressionConfig, layer_result, plots
 from ..session import Session, pick_layer, require_model
 from ..state import LAYER_CACHE
@@ -83,11 +84,11 @@ def build() -> HowTab:
             how_layer = gr.Dropdown([], label="Layer", scale=3)
             how_k = gr.Slider(1, 64, value=8, step=1, label="K (clusters) for the picture", scale=2)
             how_btn = gr.Button("Draw", scale=1)
-        how_plot = gr.Plot(label="Channels, k-means clusters and the magnitude baseline", format="png",
+        how_plot = Plot(label="Channels, k-means clusters and the magnitude baseline", format="png",
                            show_label=False)
         gr.Markdown("**Folding an FFN pair:** channels of fc1 with the same colour share one row; "
                     "fc2 adds up their columns, so both layers shrink from C to K.")
-        fold_plot = gr.Plot(label="Folding", format="png", show_label=False)
+        fold_plot = Plot(label="Folding", format="png", show_label=False)
     return HowTab(tab, how_layer, how_k, how_btn, how_plot, fold_plot)
 
 

@@ -1,7 +1,8 @@
 """The Listen & compare tab: one clip through the original and the compressed model, side by side.
 
 Upload, record or pick an example clip (``assets/*.wav`` with its ``.txt`` reference); both models
-transcribe it, each timed; with a reference text, the word error rates and word-level diffs.
+transcribe it (the original alone before anything is compressed), each timed as the median of interleaved
+runs; with a reference text, the word error rates and word-level diffs.
 """
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..events import HEAVY, guard
+from ..events import HEAVY, PRIVATE, guard
 from ..lib import SpeechModel, load_audio, transcribe, wer, word_diff_detailed
 from ..session import Session, require_compressed, require_model
 from ..settings import ASSETS, MAX_AUDIO_S
+from . import sliders
 
 DIFF_COLORS = {"wrong": "#f4a261", "should be": "#d9d9d9", "missing": "#e76f51", "extra": "#8ecae6"}
 
@@ -67,37 +69,79 @@ def word_diff(reference: str, hypothesis: str) -> list[tuple[str, str | None]]:
     return out
 
 
-def _transcribe_timed(model: SpeechModel, samples) -> tuple[str, float]:
-    t0 = time.perf_counter()
-    text = transcribe(model, samples, 16000)
-    return text, time.perf_counter() - t0
+TIMING_RUNS = 3
+"""Each model transcribes the clip this many times, the runs of the two models interleaved, and the median
+time is shown: single runs on a shared 2-core machine vary by 2x either way."""
+TIMING_BUDGET_S = 20.0
+"""No more repeat runs once this much time was spent (a long clip on a big model is timed once)."""
+
+
+def time_models(models: list[SpeechModel], samples, progress=None) -> tuple[list[str], list[float], int]:
+    """Transcribe ``samples`` with each model, interleaved, up to :data:`TIMING_RUNS` times.
+
+    Returns each model's transcript (from the first run), its median time in seconds, and the number of runs."""
+    import statistics
+
+    times: list[list[float]] = [[] for _ in models]
+    texts: list[str] = []
+    start = time.perf_counter()
+    for run in range(TIMING_RUNS):
+        if run and time.perf_counter() - start > TIMING_BUDGET_S * run / TIMING_RUNS:
+            break
+        for i, model in enumerate(models):
+            if progress is not None:
+                progress((run * len(models) + i, TIMING_RUNS * len(models)),
+                         desc=f"{'Original' if i == 0 else 'Compressed'} model, run {run + 1} of {TIMING_RUNS} …")
+            t0 = time.perf_counter()
+            text = transcribe(model, samples, 16000)
+            times[i].append(time.perf_counter() - t0)
+            if run == 0:
+                texts.append(text)
+    return texts, [statistics.median(t) for t in times], len(times[0])
 
 
 @guard
 def on_transcribe(audio, reference: str, sess: Session, progress=gr.Progress()):
-    """Transcribe the clip with the original and the compressed model; WER and diffs with a reference."""
-    original, _ = require_model(sess)
+    """Transcribe the clip with the original model and, once there is one, the compressed model (each timed:
+    the median of interleaved runs); WER and diffs with a reference."""
+    original, layers = require_model(sess)
     if audio is None:
         raise gr.Error("No audio: upload a file, record one, or pick an example clip first.", title="No audio")
     samples = load_audio(audio, max_seconds=MAX_AUDIO_S)
-    compressed = require_compressed(sess)
-    progress(0.05, desc="Original model …")
-    text_a, sec_a = _transcribe_timed(original, samples)
-    progress(0.5, desc="Compressed model …")
-    text_b, sec_b = _transcribe_timed(compressed, samples)
+    try:
+        compressed, missing = require_compressed(sess), ""
+    except gr.Error as exc:  # no compressed model (yet, or dropped): the original transcribes alone
+        compressed, missing = None, exc.message
+    models = [original] if compressed is None else [original, compressed]
+    texts, seconds, runs = time_models(models, samples, progress)
     dur = len(samples) / 16000
-    time_a = f"{sec_a:.2f} s for {dur:.1f} s of audio"
-    time_b = f"{sec_b:.2f} s for {dur:.1f} s of audio" + (f" ({sec_b / sec_a:.2f}× the original's time)" if sec_a else "")
+    how = f" (median of {runs} runs{', interleaved' if len(models) > 1 else ''})" if runs > 1 else ""
+    text_a, time_a = texts[0], f"{seconds[0]:.2f} s for {dur:.1f} s of audio{how}"
+    if compressed is None:
+        text_b, time_b = "", f"No compressed model: {missing}"
+    else:
+        text_b = texts[1]
+        time_b = (f"{seconds[1]:.2f} s for {dur:.1f} s of audio{how}"
+                  + (f" — {seconds[1] / seconds[0]:.2f}× the original's time" if seconds[0] else ""))
     reference = (reference or "").strip()
+    stale = sliders.stale_note(sess, layers) if compressed is not None else ""
+    note = (" *The compressed model was made before the sliders last changed: press Compress to compare the "
+            "current plan.*" if stale else "")
     if reference:
-        wer_a, wer_b = wer(reference, text_a), wer(reference, text_b)
-        summary = (f"**WER** against the reference: original **{100 * wer_a:.1f}%**, compressed "
-                   f"**{100 * wer_b:.1f}%** ({'+' if wer_b >= wer_a else ''}{100 * (wer_b - wer_a):.1f} points).")
-        diff_a, diff_b = word_diff(reference, text_a), word_diff(reference, text_b)
+        wer_a = wer(reference, text_a)
+        if compressed is None:
+            summary = (f"**WER** against the reference: original **{100 * wer_a:.1f}%**. Press **Compress** on the "
+                       "Compress tab to compare a compressed model.")
+            diff_a, diff_b = word_diff(reference, text_a), None
+        else:
+            wer_b = wer(reference, text_b)
+            summary = (f"**WER** against the reference: original **{100 * wer_a:.1f}%**, compressed "
+                       f"**{100 * wer_b:.1f}%** ({'+' if wer_b >= wer_a else ''}{100 * (wer_b - wer_a):.1f} points).")
+            diff_a, diff_b = word_diff(reference, text_a), word_diff(reference, text_b)
     else:
         summary = "Type a reference text (what is really said) to get word error rates and word-level diffs."
         diff_a = diff_b = None
-    return text_a, time_a, text_b, time_b, summary, diff_a, diff_b
+    return text_a, time_a, text_b, time_b, summary + note, diff_a, diff_b
 
 
 def _transcript_column(which: str) -> tuple[gr.Textbox, gr.Textbox, gr.HighlightedText]:
@@ -115,7 +159,7 @@ def build() -> ListenTab:
         with gr.Row():
             with gr.Column(scale=2):
                 audio = gr.Audio(sources=["upload", "microphone"], type="filepath",
-                                 label=f"Audio (upload or record, at most {MAX_AUDIO_S:.0f} s)")
+                                 label=f"Audio (upload or record, at most {MAX_AUDIO_S:.0f} s)", elem_id="pl-audio")
                 example = gr.Dropdown(list(list_examples()), value=None, label="… or pick an example clip",
                                       info="Fills the audio and its reference text.")
             with gr.Column(scale=2):
@@ -128,8 +172,18 @@ def build() -> ListenTab:
     return ListenTab(audio, example, reference, transcribe_btn, wer_md, text_a, time_a, diff_a, text_b, time_b, diff_b)
 
 
+CLEAR_RESULTS_JS = "() => ['', '', '', '', '', null, null]"
+"""Runs in the browser when Transcribe is pressed: old transcripts, times and WER go at once, so an error
+(or a slow run) never leaves the previous clip's results beside the new one."""
+CLEAR_EXAMPLE_JS = "(example, reference) => example ? [null, ''] : [null, reference]"
+"""Runs in the browser when a file is uploaded or recorded: the example's name (and its reference text, if
+an example filled it) no longer describe the audio."""
+
+
 def wire(t: ListenTab, sess: gr.State) -> None:
     t.example.input(on_example, t.example, [t.audio, t.reference], api_name="pick_example")
-    t.transcribe_btn.click(on_transcribe, [t.audio, t.reference, sess],
-                           [t.text_a, t.time_a, t.text_b, t.time_b, t.wer_md, t.diff_a, t.diff_b],
-                           api_name="transcribe", **HEAVY)
+    results = [t.text_a, t.time_a, t.text_b, t.time_b, t.wer_md, t.diff_a, t.diff_b]
+    t.transcribe_btn.click(None, None, results, js=CLEAR_RESULTS_JS, **PRIVATE)
+    t.transcribe_btn.click(on_transcribe, [t.audio, t.reference, sess], results, api_name="transcribe", **HEAVY)
+    for trigger in (t.audio.upload, t.audio.stop_recording):
+        trigger(None, [t.example, t.reference], [t.example, t.reference], js=CLEAR_EXAMPLE_JS, **PRIVATE)

@@ -1,75 +1,177 @@
 """The plan editor of the Compress tab: one slider per layer (its K), grouped by encoder/decoder and block.
 
-The sliders are rebuilt with ``gr.render`` whenever the session's ``rev`` counter is bumped (a model
-loads, a preset or auto-allocation sets every K, a plan JSON is restored). Moving one slider stores its
-K in the session and refreshes the plan summary; releasing it updates its "K of C → % sparse" text.
+All sliders live in ONE ``gr.HTML`` component whose value is their HTML, written here from the layers and
+the session's plan (:func:`editor_html`). Whatever sets every slider at once (loading a model, "Set all
+sliders", auto-allocation, a restored plan JSON) returns a new HTML value: one round trip, however many
+layers (Whisper-large-v3 has 512). The browser updates the page in place (Gradio diffs the HTML).
+
+Moving a slider is handled in the browser (:data:`EDITOR_JS`): its "K of C → % sparse" text, its number
+box and the sparsity of its block and part headers follow at once, without the server. When a slider is
+released (or a number typed), one ``edit`` event sends the whole plan with the revision it was drawn
+from; :func:`on_edit` stores it in the session unless the sliders were replaced since (a newer revision).
 """
 from __future__ import annotations
 
-from typing import Callable
+import html
+from typing import Any, Mapping
 
 import gradio as gr
 
-from ..events import INSTANT
-from ..lib import LayerInfo, Plan, PrunelabError, find_layers
+from ..events import guard
+from ..lib import LayerInfo, Plan, find_layers
 from ..session import Session, plan_summary
 from ..state import MODELS, get_model
 
+# Runs once when the component is mounted; `element`, `trigger` and `watch` are given by gr.HTML.
+EDITOR_JS = r"""
+const info = (k, c) => `K = ${k} of C = ${c} → ${(100 * (1 - k / c)).toFixed(0)}% sparse`;
+const rows = (el) => el.querySelectorAll('.pl-layer-slider');
+const rangeOf = (row) => row.querySelector('input[type=range]');
+function sparsity(el) {
+  let total = 0, removed = 0;
+  rows(el).forEach(r => { const p = +r.dataset.p, c = +r.dataset.c; total += p; removed += p * (1 - rangeOf(r).value / c); });
+  return total ? 100 * removed / total : 0;
+}
+function headers(row) {
+  for (const sel of ['details.pl-block', 'details.pl-part']) {
+    const d = row.closest(sel);
+    if (d) d.querySelector(':scope > summary').textContent = `${d.dataset.title} · ${sparsity(d).toFixed(0)}% sparse`;
+  }
+}
+function setRow(row, value) {
+  const c = +row.dataset.c;
+  let k = Math.round(Number(value));
+  if (!Number.isFinite(k)) k = +rangeOf(row).getAttribute('value');
+  k = Math.min(c, Math.max(1, k));
+  for (const input of row.querySelectorAll('input')) { input.value = k; input.setAttribute('value', k); }
+  row.querySelector('.pl-info').textContent = info(k, c);
+  headers(row);
+}
+function plan() {
+  const out = {};
+  rows(element).forEach(r => { out[r.dataset.name] = +rangeOf(r).value; });
+  return out;
+}
+element.addEventListener('input', (e) => {
+  const row = e.target.closest('.pl-layer-slider');
+  if (row && e.target.type === 'range') setRow(row, e.target.value);
+});
+element.addEventListener('change', (e) => {
+  const row = e.target.closest('.pl-layer-slider');
+  if (!row) return;
+  setRow(row, e.target.value);
+  const top = element.querySelector('.pl-sliders');
+  trigger('edit', {clusters: plan(), rev: top ? +top.dataset.rev : -1});
+});
+// parts and blocks the user opened or closed stay so when the server sends new sliders
+const opened = new Map();
+element.addEventListener('toggle', (e) => {
+  if (e.target.matches && e.target.matches('details[data-title]')) opened.set(e.target.dataset.title, e.target.open);
+}, true);
+// after the server sends new sliders: inputs take the value written in the HTML (the user may have moved them)
+watch('value', () => {
+  rows(element).forEach(r => r.querySelectorAll('input').forEach(i => { i.value = i.getAttribute('value'); }));
+  element.querySelectorAll('details[data-title]').forEach(d => {
+    if (opened.has(d.dataset.title) && d.open !== opened.get(d.dataset.title)) d.open = opened.get(d.dataset.title);
+  });
+});
+"""
+
+EMPTY = '<div class="pl-sliders" data-rev="-1"><p><em>Load a model to get one slider per layer.</em></p></div>'
+
 
 def slider_info(k: float, channels: int) -> str:
+    """The text beside a slider: its K, the layer's C and the sparsity 1 − K/C."""
     return f"K = {int(k)} of C = {channels} → {100 * (1 - int(k) / channels):.0f}% sparse"
 
 
-def on_slider(name: str) -> Callable:
-    """Handler for one layer's slider: store its K in the session plan."""
-
-    def handler(k: float, sess: Session):
-        if sess is None or not sess.spec:
-            return sess, gr.skip()
-        sess = sess.with_clusters({**sess.clusters, name: int(k)})
-        try:
-            layers = find_layers(get_model(sess.spec).model)
-        except PrunelabError:
-            return sess, gr.skip()
-        return sess, plan_summary(layers, sess.clusters)
-
-    return handler
+def _row(layer: LayerInfo, k: int, idx: int) -> str:
+    label = html.escape(layer.label)
+    return (f'<div class="pl-layer-slider" data-name="{html.escape(layer.name)}" data-c="{layer.channels}" '
+            f'data-p="{layer.params}">'
+            f'<label for="pl-k-{idx}" title="{html.escape(layer.name)}">{label}</label>'
+            f'<div class="pl-k-inputs"><input type="range" id="pl-k-{idx}" min="1" max="{layer.channels}" step="1" '
+            f'value="{k}" aria-label="{label}: clusters kept (K)">'
+            f'<input type="number" min="1" max="{layer.channels}" step="1" value="{k}" '
+            f'aria-label="{label}: K as a number"></div>'
+            f'<span class="pl-info">{slider_info(k, layer.channels)}</span></div>')
 
 
-def render(sess: gr.State, rev: gr.State, plan_md: gr.Markdown) -> None:
-    """Place the slider grid here; it follows ``sess`` each time ``rev`` changes."""
+def editor_html(layers: list[LayerInfo], clusters: Mapping[str, int], rev: int) -> str:
+    """Every layer's slider at its K in ``clusters`` (C when absent), grouped by part and block.
 
-    @gr.render(inputs=[sess], triggers=[rev.change])
-    def layer_sliders(s: Session):
-        if s is None or not s.spec or s.spec not in MODELS:
-            gr.Markdown("*Load a model to get one slider per layer.*")
-            return
-        layers = find_layers(get_model(s.spec).model)
-        for part in ("encoder", "decoder"):
-            part_layers = [l for l in layers if l.part == part]
-            if part_layers:
-                _part(s, part, part_layers, sess, plan_md)
-
-
-def _part(s: Session, part: str, layers: list[LayerInfo], sess: gr.State, plan_md: gr.Markdown) -> None:
-    blocks = sorted({l.block for l in layers})
-    with gr.Accordion(f"{part.capitalize()} · {len(blocks)} blocks, {len(layers)} layers", open=True,
-                      key=f"acc-{s.spec}-{part}"):
+    Each part and block is a ``<details>`` whose title gives its layers and parameter-weighted sparsity;
+    the first block of each part is open. ``rev`` is written on the grid so that edits made on sliders
+    the server has since replaced are ignored (:func:`on_edit`)."""
+    plan = Plan(dict(clusters))
+    out = [f'<div class="pl-sliders" data-rev="{int(rev)}">']
+    idx = 0
+    for part in ("encoder", "decoder"):
+        part_layers = [l for l in layers if l.part == part]
+        if not part_layers:
+            continue
+        blocks = sorted({l.block for l in part_layers})
+        title = f"{part.capitalize()} · {len(blocks)} blocks, {len(part_layers)} layers"
+        out.append(f'<details class="pl-part" open data-title="{title}">'
+                   f'<summary>{title} · {100 * plan.sparsity(part_layers):.0f}% sparse</summary>')
         for b in blocks:
-            block_layers = [l for l in layers if l.block == b]
-            sparse = 100 * Plan(s.clusters).sparsity(block_layers)
-            with gr.Accordion(f"{part} block {b} · {len(block_layers)} layers · {sparse:.0f}% sparse",
-                              open=b == blocks[0], elem_classes="pl-block-acc", key=f"acc-{s.spec}-{part}-{b}"):
-                for i in range(0, len(block_layers), 2):
-                    with gr.Row():
-                        for layer in block_layers[i:i + 2]:
-                            _slider(s, layer, sess, plan_md)
+            block_layers = [l for l in part_layers if l.block == b]
+            title = f"{part} block {b} · {len(block_layers)} layers"
+            out.append(f'<details class="pl-block"{" open" if b == blocks[0] else ""} data-title="{title}">'
+                       f'<summary>{title} · {100 * plan.sparsity(block_layers):.0f}% sparse</summary>'
+                       f'<div class="pl-grid">')
+            for layer in block_layers:
+                out.append(_row(layer, int(clusters.get(layer.name, layer.channels)), idx))
+                idx += 1
+            out.append("</div></details>")
+        out.append("</details>")
+    out.append("</div>")
+    return "".join(out)
 
 
-def _slider(s: Session, layer: LayerInfo, sess: gr.State, plan_md: gr.Markdown) -> None:
-    k = s.k(layer)
-    sl = gr.Slider(1, layer.channels, value=k, step=1, label=f"{layer.label}", min_width=200,
-                   info=slider_info(k, layer.channels), key=f"k-{s.spec}-{layer.name}", preserved_by_key=None,
-                   elem_classes="pl-layer-slider", interactive=True)
-    sl.change(on_slider(layer.name), [sl, sess], [sess, plan_md], trigger_mode="always_last", **INSTANT)
-    sl.release(lambda v, c=layer.channels: gr.Slider(info=slider_info(v, c)), sl, sl, **INSTANT)
+def build() -> gr.HTML:
+    """The (empty) slider grid; handlers fill it with :func:`editor_html`."""
+    return gr.HTML(EMPTY, js_on_load=EDITOR_JS, elem_id="pl-sliders", padding=False)
+
+
+def edited_clusters(layers: list[LayerInfo], sent: Any) -> dict[str, int]:
+    """The plan the browser sent, checked: known layers only, each K a whole number in 1..C."""
+    if not isinstance(sent, dict):
+        return {}
+    out = {}
+    for l in layers:
+        k = sent.get(l.name)
+        if isinstance(k, (int, float)) and not isinstance(k, bool) and k == k:
+            out[l.name] = int(min(l.channels, max(1, round(k))))
+    return out
+
+
+def stale_note(sess: Session, layers: list[LayerInfo]) -> str:
+    """A warning when the session has a compressed model made with another plan than the sliders', else ''."""
+    if not sess.compressed or sess.compressed_plan is None:
+        return ""
+    from .compress import foldable_plan  # the plan Compress builds from the sliders with foldable units
+
+    def active(clusters: Mapping[str, int]) -> dict[str, int]:
+        by = {l.name: l for l in layers}
+        return {n: int(k) for n, k in clusters.items() if n in by and k < by[n].channels}
+
+    made = active(sess.compressed_plan)
+    if made in (active(sess.clusters), active(foldable_plan(layers, sess.clusters)[0].clusters)):
+        return ""
+    return ("⚠️ **The sliders changed since you pressed Compress.** Listen & compare and the download still use "
+            "the model compressed with the previous plan: press **Compress** to apply the new one.")
+
+
+@guard
+def on_edit(sess: Session, rev: int, evt: gr.EventData):
+    """A slider was released: store the plan the browser sent (unless newer sliders replaced it)."""
+    data = getattr(evt, "_data", None) or {}
+    if sess is None or not sess.spec or sess.spec not in MODELS or data.get("rev") != rev:
+        return gr.skip(), gr.skip(), gr.skip()
+    layers = find_layers(get_model(sess.spec).model)
+    clusters = edited_clusters(layers, data.get("clusters"))
+    if not clusters:
+        return gr.skip(), gr.skip(), gr.skip()
+    sess = sess.with_clusters(clusters)
+    return sess, plan_summary(layers, clusters), stale_note(sess, layers)

@@ -1,0 +1,222 @@
+"""The Tuning history tab: score the compressed model's plan on many clips, and keep every score.
+
+"Evaluate this plan" transcribes the bundled evaluation clips (``assets/eval``: 12 clips, 6 synthetic
+voices, disjoint from every clip set the project chose settings on; ``benchmarks/make_app_clips.py``) with
+the original and the compressed model, in batches, and adds a point to the session's history: parameters
+really removed against WER. The chart draws every point, the Pareto front and the original model; any
+point's plan and method can be put back on the sliders; the history downloads as JSON or CSV.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from ..events import HEAVY, guard
+from ..figures import Plot
+from ..lib import RECOMMENDED, CompressionConfig, Plan, compress, load_eval_set, plots, transcribe_batch, wer
+from ..session import require_compressed, require_model, session_file
+from ..settings import ASSETS, method_label
+from ..state import LAYER_CACHE
+
+if TYPE_CHECKING:
+    from .compress import CompressTab
+
+EVAL_DIR = ASSETS / "eval"
+_ORIGINAL: dict[str, tuple[float, list[str]]] = {}  # model spec -> (original WER, transcripts): computed once
+_ORIGINAL_LOCK = threading.Lock()
+
+
+@dataclass
+class TuningTab:
+    tab: gr.Tab
+    evaluate_btn: gr.Button
+    references_btn: gr.Button
+    result_md: gr.Markdown
+    history_plot: gr.Plot
+    point: gr.Dropdown
+    restore_btn: gr.Button
+    download_btn: gr.Button
+    json_out: gr.File
+    csv_out: gr.File
+    history: gr.State
+
+
+def eval_clips() -> tuple[list[str], list[str]]:
+    """The bundled evaluation clips: (wav paths, reference texts), sorted by name."""
+    clips = load_eval_set(EVAL_DIR)
+    return [str(u.audio) for u in clips], [u.text for u in clips]
+
+
+def transcribe_clips(model, audios: list[str], report) -> list[str]:
+    """The clips' transcripts, in one batch (Whisper; CTC models go clip by clip)."""
+    return transcribe_batch(model, audios, batch_size=12, progress=report)
+
+
+def original_wer(model, audios: list[str], refs: list[str], report) -> float:
+    """The original model's WER on the clips, transcribed once per model (every user shares it)."""
+    with _ORIGINAL_LOCK:
+        cached = _ORIGINAL.get(model.spec)
+    if cached is None:
+        hyps = transcribe_clips(model, audios, report)
+        cached = (wer(refs, hyps), hyps)
+        with _ORIGINAL_LOCK:
+            _ORIGINAL[model.spec] = cached
+    return cached[0]
+
+
+def point_label(p: dict) -> str:
+    return (f"#{p['n']}{' (reference)' if p.get('reference') else ''} · {method_label(p['method'])} · {100 * p['params_removed']:.2f}% removed · "
+            f"WER {100 * p['wer']:.1f}% (original {100 * p['wer_original']:.1f}%)")
+
+
+def score(original, compressed, layers, plan: dict, method: str, seed: int, history: list[dict], report,
+          reference: bool = False) -> dict:
+    """Transcribe the clips with ``compressed`` (the original once per model) and return the history point."""
+    audios, refs = eval_clips()
+    wer_a = original_wer(original, audios, refs, lambda i, n, m: report(i, 2 * n, f"Original model: {m}"))
+    hyps = transcribe_clips(compressed, audios, lambda i, n, m: report(n + i, 2 * n, f"Compressed model: {m}"))
+    c = compressed.compression
+    by_name = {l.name: l for l in layers}
+    return {"n": len(history) + 1, "model": original.spec, "method": method, "seed": seed,
+            "units": c.get("units", "channels"), "params_removed": float(c["params_removed"]),
+            "wer": float(wer(refs, hyps)), "wer_original": float(wer_a), "clips": len(audios),
+            "plan": {n: int(k) for n, k in plan.items() if n in by_name and k < by_name[n].channels},
+            "reference": reference}
+
+
+@guard
+def on_evaluate(sess, history: list[dict] | None, progress=gr.Progress()):
+    """Transcribe the evaluation clips with the original (once per model) and the compressed model; add a point."""
+    original, layers = require_model(sess)
+    compressed = require_compressed(sess)
+    t0 = time.perf_counter()
+    history = list(history or [])
+    point = score(original, compressed, layers, sess.compressed_plan or {},
+                  sess.method or compressed.compression.get("method", "?"), sess.seed, history,
+                  lambda i, n, m: progress((i, n), desc=m))
+    history.append(point)
+    wer_a, wer_b = point["wer_original"], point["wer"]
+    summary = (f"**Plan #{point['n']}** on {point['clips']} clips in {time.perf_counter() - t0:.1f} s: WER original "
+               f"**{100 * wer_a:.1f}%**, compressed **{100 * wer_b:.1f}%** "
+               f"({'+' if wer_b >= wer_a else ''}{100 * (wer_b - wer_a):.1f} points) with "
+               f"**{100 * point['params_removed']:.2f}%** of all the parameters removed.")
+    return history, summary, *_history_views(history, original.spec)
+
+
+REFERENCES = [  # (label, method, preset or None for the one chosen, units)
+    ("kmeans", "kmeans", None, "channels"),
+    ("magnitude", "magnitude", None, "channels"),
+    ("recommended", RECOMMENDED["method"], RECOMMENDED["preset"], RECOMMENDED["units"]),
+]
+"""The reference points: the paper's k-means and structured magnitude on the chosen preset, and the
+recommended setting (predictive fold of the encoder's FFN neurons), all at the global sparsity."""
+
+
+@guard
+def on_references(sparsity: float, preset: str, sess, history: list[dict] | None, progress=gr.Progress()):
+    """Compress and evaluate the three reference settings at the global sparsity; add them as reference points."""
+    original, layers = require_model(sess)
+    sparsity = float(sparsity)
+    if not 0 < sparsity < 1:
+        raise gr.Error("Set a global sparsity above 0 on the Compress tab first.")
+    history = list(history or [])
+    for r, (label, method, ref_preset, units) in enumerate(REFERENCES):
+        progress((r, len(REFERENCES)), desc=f"Reference {label}: compressing …", unit="settings")
+        plan = Plan.from_sparsity(layers, sparsity, ref_preset or preset, units=units)
+        compressed = compress(original, CompressionConfig(method=method, plan=plan, units=units), cache=LAYER_CACHE)
+        point = score(original, compressed, layers, plan.clusters, method, 0,
+                      history, lambda i, n, m, r=r: progress((r, len(REFERENCES)), desc=f"Reference {label}: {m}"),
+                      reference=True)
+        history.append(point)
+    summary = (f"Reference points at {100 * sparsity:.0f}% sparsity: "
+               + ", ".join(f"{label} {100 * p['wer']:.1f}% WER ({100 * p['params_removed']:.2f}% removed)"
+                           for (label, *_), p in zip(REFERENCES, history[-len(REFERENCES):])) + ".")
+    return history, summary, *_history_views(history, original.spec)
+
+
+def _history_views(history: list[dict], spec: str | None):
+    """Chart and point list of the history (the points of the current model)."""
+    mine = [p for p in history if p["model"] == spec]
+    chart = plots.tuning_history_chart(mine, title=f"Tuning history of {spec}: {len(mine)} evaluated plan"
+                                                   f"{'s' if len(mine) != 1 else ''}")
+    choices = [(point_label(p), p["n"]) for p in mine]
+    return chart, gr.Dropdown(choices=choices, value=choices[-1][1] if choices else None)
+
+
+@guard
+def on_restore(n: Any, history: list[dict] | None, sess, rev: int):
+    """Put a history point's plan on the sliders and its method in the Method dropdown."""
+    from .compress import _new_plan
+
+    _, layers = require_model(sess)
+    point = next((p for p in history or [] if str(p["n"]) == str(n)), None)
+    if point is None:
+        raise gr.Error("Choose an evaluated plan from the list first.")
+    if point["model"] != sess.spec:
+        raise gr.Error(f"Plan #{point['n']} was made for {point['model']}; load that model first.")
+    out = _new_plan(sess, rev, layers, {l.name: point["plan"].get(l.name, l.channels) for l in layers})
+    gr.Info(f"Plan #{point['n']} is on the sliders ({method_label(point['method'])}): press Compress to rebuild it.")
+    return (*out, gr.Dropdown(value=point["method"]))
+
+
+@guard
+def on_download(history: list[dict] | None):
+    """The history as JSON (every point with its plan) and CSV (one row per point, without the plans)."""
+    if not history:
+        raise gr.Error("Nothing evaluated yet: press Evaluate this plan first.")
+    path_json = session_file("prunelab-tuning-history.json")
+    path_json.write_text(json.dumps(history, indent=1), encoding="utf-8")
+    path_csv = path_json.with_suffix(".csv")
+    fields = ["n", "model", "method", "seed", "units", "params_removed", "wer", "wer_original", "clips",
+              "layers_compressed"]
+    with open(path_csv, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        for p in history:
+            w.writerow({**{k: p.get(k) for k in fields[:-1]}, "layers_compressed": len(p["plan"])})
+    return str(path_json), str(path_csv)
+
+
+def build() -> TuningTab:
+    with gr.Tab("Tuning history", id="tune") as tab:
+        gr.Markdown("Score the compressed model's plan on **12 bundled clips** (6 synthetic voices, never used to "
+                    "choose any setting): both models transcribe them in batches. Each evaluation adds a point below; "
+                    "the dashed line joins the plans nothing else beats (fewer parameters *and* lower WER).")
+        with gr.Row():
+            evaluate_btn = gr.Button("Evaluate this plan", variant="primary", elem_id="pl-evaluate-btn", scale=2)
+            references_btn = gr.Button("Add reference points", scale=1)
+        gr.Markdown("*Reference points* (hollow diamonds): the paper's k-means and structured magnitude on the chosen "
+                    "preset, and the recommended setting (predictive fold of the encoder FFN neurons), all at the "
+                    "global sparsity of the Compress tab.")
+        result_md = gr.Markdown("", elem_id="pl-eval-result")
+        history_plot = Plot(label="Tuning history", format="png", show_label=False)
+        with gr.Row(equal_height=True):
+            point = gr.Dropdown([], label="Evaluated plans", scale=4, min_width=240,
+                                info="Choose one to put its plan and method back on the Compress tab.")
+            restore_btn = gr.Button("Restore this plan", scale=1, min_width=120)
+        download_btn = gr.Button("Download history (JSON + CSV)", size="sm")
+        with gr.Row():
+            json_out = gr.File(label="History JSON", interactive=False, height=90, min_width=140)
+            csv_out = gr.File(label="History CSV", interactive=False, height=90, min_width=140)
+        history = gr.State([])
+    return TuningTab(tab, evaluate_btn, references_btn, result_md, history_plot, point, restore_btn, download_btn, json_out,
+                     csv_out, history)
+
+
+def wire(t: TuningTab, sess: gr.State, rev: gr.State, compress: CompressTab) -> None:
+    for btn in (t.evaluate_btn, t.references_btn):  # the progress text is drawn where the old result was
+        btn.click(None, None, t.result_md, js="() => 'Transcribing the evaluation clips …'", api_visibility="private")
+    t.evaluate_btn.click(on_evaluate, [sess, t.history], [t.history, t.result_md, t.history_plot, t.point],
+                         api_name="evaluate_plan", **HEAVY)
+    t.references_btn.click(on_references, [compress.sparsity, compress.preset, sess, t.history],
+                           [t.history, t.result_md, t.history_plot, t.point], api_name="reference_points", **HEAVY)
+    t.restore_btn.click(on_restore, [t.point, t.history, sess, rev],
+                        [sess, rev, compress.plan_md, compress.editor, compress.stale_md, compress.method],
+                        api_name="restore_plan")
+    t.download_btn.click(on_download, t.history, [t.json_out, t.csv_out], api_name="download_history")
