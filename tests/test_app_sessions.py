@@ -75,8 +75,11 @@ def server():
 
 @pytest.fixture
 def budget():
-    """Set the compressed models' byte budget for one test, restored after."""
+    """Set the compressed models' byte budget for one test, restored after. The test starts from an empty store:
+    it is the process's one store, and app tests of other modules leave their sessions' models in it."""
     saved = state.COMPRESSED.max_bytes
+    for key in state.COMPRESSED.keys():
+        state.COMPRESSED.drop(key)
 
     def set_budget(nbytes: int) -> None:
         state.COMPRESSED.max_bytes = nbytes
