@@ -414,3 +414,21 @@ def test_foldable_units_from_the_sliders(tiny_session):
     assert "foldable" in _error_text(excinfo)
     status = client.predict("kmeans", 0, "channels", api_name="/compress")[0]
     assert "output channels" in status
+
+
+def test_method_options_reach_the_compression_and_bad_ones_are_refused(tiny_session):
+    """kmeans-fold's compensation switches typed in the Method options box are what compress() uses."""
+    client = tiny_session
+    client.predict(0.3, "fc1", api_name="/set_all_sliders")  # kmeans-fold folds FFN neurons only
+    status = client.predict("kmeans-fold", 0, "foldable", '{"variance": true, "merge": "scale"}',
+                            api_name="/compress")[0]
+    assert "Compressed with" in status and "options merge=scale, variance=True" in status
+    assert "foldable units" in status
+    plain = client.predict("kmeans-fold", 0, "foldable", "", api_name="/compress")[0]
+    assert "options" not in plain.split("(foldable units)")[0]
+    with pytest.raises(Exception) as excinfo:
+        client.predict("kmeans-fold", 0, "foldable", '{"nope": 1}', api_name="/compress")
+    assert "has no option 'nope'" in _error_text(excinfo) and "variance" in _error_text(excinfo)
+    with pytest.raises(Exception) as excinfo:
+        client.predict("kmeans-fold", 0, "foldable", "{variance: true}", api_name="/compress")
+    assert "not valid JSON" in _error_text(excinfo)

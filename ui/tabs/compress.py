@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ from ..lib import (METHODS, PRESETS, CompressionConfig, LayerInfo, Plan, SpeechM
                    available_models, compress, find_layers, plots, save_compressed, size_report, size_rows)
 from ..session import (Session, default_layer, keep_compressed, layer_choices, plan_summary, require_compressed,
                        require_model, session_file)
+from ..options import has_options, options_json, parse_options
 from ..settings import (DEFAULT_METHOD, DEFAULT_PRESET, DEFAULT_SPARSITY, DEFAULT_SPEC, UI_PRESETS, known_method,
                         method_choices, method_label)
 from ..state import LAYER_CACHE, get_model
@@ -61,6 +62,7 @@ class CompressTab:
     auto_btn: gr.Button
     method: gr.Dropdown
     seed: gr.Number
+    options: gr.Textbox
     units: gr.Radio
     compress_btn: gr.Button
     status_md: gr.Markdown
@@ -196,7 +198,8 @@ def foldable_plan(layers: list[LayerInfo], clusters: dict[str, int]) -> tuple[Pl
 
 
 @guard
-def on_compress(method: str, seed: float, sess: Session, units: str = "channels", progress=gr.Progress()):
+def on_compress(method: str, seed: float, sess: Session, units: str = "channels", options: str = "",
+                progress=gr.Progress()):
     """Compress the session's model with its plan; returns status, charts and the size table."""
     model, layers = require_model(sess)
     plan = Plan({l.name: sess.k(l) for l in layers})
@@ -211,7 +214,8 @@ def on_compress(method: str, seed: float, sess: Session, units: str = "channels"
         if not plan.clusters:
             raise gr.Error("No slider of a foldable unit (FFN fc1, attention v or q) is below K = C: lower one, or "
                            "choose 'Output channels of each layer'.")
-    config = CompressionConfig(method=method, plan=plan, seed=int(seed or 0), units=units)
+    config = CompressionConfig(method=method, plan=plan, seed=int(seed or 0), units=units,
+                               options=parse_options(method, options))
     progress(0, desc="Starting …")
 
     def report(i: int, n: int, message: str) -> None:
@@ -223,7 +227,10 @@ def on_compress(method: str, seed: float, sess: Session, units: str = "channels"
     sess = keep_compressed(sess, compressed, config, seconds)  # rebuilt from config if set aside for memory
     before, after = size_report(model), size_report(compressed)
     c = compressed.compression
-    status = (f"✅ Compressed with **{method_label(method)}** ({'foldable units' if units == 'foldable' else 'output channels'})"
+    changed = {k: v for k, v in asdict(config.options).items() if v != getattr(type(config.options)(), k)}
+    status = (f"✅ Compressed with **{method_label(method)}**"
+              + (f" (options {', '.join(f'{k}={v}' for k, v in changed.items())})" if changed else "")
+              + f" ({'foldable units' if units == 'foldable' else 'output channels'})"
               f" in {seconds:.1f} s: **{100 * c['params_removed']:.2f}% of all the model's parameters really removed** "
               f"({before.params / 1e6:.2f} M → {after.params / 1e6:.2f} M; the sliders remove "
               f"{100 * c['sparsity']:.1f}% of the compressible layers' output channels; "
@@ -306,6 +313,10 @@ def build(sess: gr.State, rev: gr.State, spec0: str) -> CompressTab:
                                          scale=3, min_width=200)
                     seed = gr.Number(0, precision=0, label="Seed", info="k-means init", minimum=0,
                                      scale=1, min_width=90)
+                options = gr.Textbox(options_json(DEFAULT_METHOD), label="Method options (JSON)",
+                                     info="The method's switches, e.g. kmeans-fold's compensation switches "
+                                          '{"variance": true, "mean_shift": true}; empty = defaults.',
+                                     visible=has_options(DEFAULT_METHOD), max_lines=3, elem_id="pl-options")
                 units = gr.Radio(list(UNIT_CHOICES.items()), value="channels", label="What is clustered",
                                  info="Foldable units shrink fc1 with fc2, v with out_proj and q with k_proj per head, "
                                       "never touching the residual stream; only fc1, v and q sliders count there. "
@@ -330,7 +341,7 @@ def build(sess: gr.State, rev: gr.State, spec0: str) -> CompressTab:
                             "channels); its sparsity is 1 − K/C. Grouped by encoder/decoder and block (click a "
                             "block to open it).")
                 editor = sliders.build()
-    return CompressTab(model_box, load_btn, model_md, sparsity, preset, preset_btn, auto_btn, method, seed, units,
+    return CompressTab(model_box, load_btn, model_md, sparsity, preset, preset_btn, auto_btn, method, seed, options, units,
                        compress_btn, status_md, stale_md, plan_md, editor, plan_file_in, plan_dl_btn, plan_file_out, model_dl_btn,
                        model_file_out)
 
@@ -354,13 +365,15 @@ def wire(demo: gr.Blocks, t: CompressTab, sess: gr.State, rev: gr.State, changes
     t.auto_btn.click(on_auto, set_all_inputs, new_plan_outputs, api_name="auto_allocate", **HEAVY)
     t.plan_file_in.upload(on_plan_upload, [t.plan_file_in, sess, rev], [*new_plan_outputs, t.method],
                           api_name="upload_plan")
-    t.method.change(lambda m: gr.Dropdown(info=METHODS[m].help if m in METHODS else ""), t.method, t.method, **INSTANT)
+    t.method.change(lambda m: (gr.Dropdown(info=METHODS[m].help if m in METHODS else ""),
+                               gr.Textbox(value=options_json(m), visible=has_options(m))),
+                    t.method, [t.method, t.options], **INSTANT)
     t.editor.edit(sliders.on_edit, [sess, rev], [sess, t.plan_md, t.stale_md],
                   trigger_mode="always_last", **INSTANT)
 
     # the progress bar is drawn over the status: the old status goes first, so the two never overlap
     t.compress_btn.click(None, None, [t.status_md, t.stale_md], js=CLEAR_STATUS_JS, **PRIVATE)
-    t.compress_btn.click(on_compress, [t.method, t.seed, sess, t.units],
+    t.compress_btn.click(on_compress, [t.method, t.seed, sess, t.units, t.options],
                          [sess, t.status_md, changes.sparsity_plot, changes.distortion_plot, changes.size_plot,
                           changes.size_df, t.stale_md],
                          api_name="compress", **HEAVY)
