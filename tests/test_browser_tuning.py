@@ -350,3 +350,21 @@ def test_plot_images_have_alt_text(page):
     alts = page.eval_on_selector_all("[data-testid=matplotlib] img", "imgs => imgs.map(i => i.alt)")
     assert alts and not any(a.startswith("undefined") for a in alts), alts
     assert any("layers" in a for a in alts), alts
+
+
+def _choose_method(page, label: str) -> None:
+    box = page.get_by_label("Method", exact=True)
+    box.click()
+    page.get_by_role("option", name=label).click()
+
+
+def test_method_options_box_follows_the_method(page):
+    """The Method options box appears, with the method's default switches, only for a method that has options."""
+    options = page.locator("#pl-options textarea")
+    assert not options.is_visible()  # the paper's k-means has no options
+    _choose_method(page, "k-means fold with compensation switches (data-free)")
+    options.wait_for(state="visible")
+    page.wait_for_function("() => document.querySelector('#pl-options textarea').value.includes('mean_shift')")
+    assert '"variance": false' in options.input_value() and '"ridge": 0.0' in options.input_value()
+    _choose_method(page, "k-means clustering (paper)")
+    options.wait_for(state="hidden")
