@@ -14,11 +14,9 @@ import base64
 import io
 import json
 import re
-import socket
 import sys
 import threading
 import time
-import wave
 import zipfile
 from pathlib import Path
 
@@ -32,25 +30,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # app.py lives at the repository root
 
 import app  # noqa: E402
+from apptools import serve, write_wav  # noqa: E402
 from prunelab import wer  # noqa: E402
 
 CLIP = ROOT / "assets" / "clip1.wav"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    demo = app.build_app(default_spec="tiny:whisper")
-    demo.queue(default_concurrency_limit=2)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True,
-                            quiet=True, **app.launch_kwargs())
-    yield url
-    demo.close()
+    with serve("tiny:whisper") as url:
+        yield url
 
 
 def _client(url: str) -> Client:
@@ -59,16 +48,6 @@ def _client(url: str) -> Client:
 
 def _error_text(excinfo) -> str:
     return str(excinfo.value)
-
-
-def _wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
-    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    return path
 
 
 @pytest.fixture
@@ -168,11 +147,11 @@ def test_tiny_compress_audio_errors_and_downloads(tiny_session, tmp_path):
     with pytest.raises(Exception) as excinfo:
         client.predict(handle_file(str(corrupt)), "", api_name="/transcribe")
     assert "corrupt" in _error_text(excinfo).lower() or "could not read" in _error_text(excinfo).lower()
-    silent = _wav(tmp_path / "silent.wav", np.zeros(16000))
+    silent = write_wav(tmp_path / "silent.wav", np.zeros(16000))
     with pytest.raises(Exception) as excinfo:
         client.predict(handle_file(str(silent)), "", api_name="/transcribe")
     assert "silent" in _error_text(excinfo).lower()
-    long = _wav(tmp_path / "ten_minutes.wav", 0.1 * np.sin(np.arange(16000 * 600) * 0.05), 16000)
+    long = write_wav(tmp_path / "ten_minutes.wav", 0.1 * np.sin(np.arange(16000 * 600) * 0.05), 16000)
     with pytest.raises(Exception) as excinfo:
         client.predict(handle_file(str(long)), "", api_name="/transcribe")
     assert "too long" in _error_text(excinfo).lower()

@@ -11,7 +11,6 @@ import asyncio
 import copy
 import json
 import re
-import socket
 import sys
 import tempfile
 import threading
@@ -30,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import app  # noqa: E402
+from apptools import serve  # noqa: E402
 from prunelab import CompressionConfig, Plan, compress, find_layers, load_model, transcribe  # noqa: E402
 from prunelab.speech.audio import load_audio  # noqa: E402
 from ui import session as ui_session  # noqa: E402
@@ -57,20 +57,10 @@ def _unique_clip() -> Path:
 CLIP = _unique_clip()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    demo = app.build_app(default_spec=TINY)
-    demo.queue(**queue_kwargs())
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True,
-                            quiet=True, **app.launch_kwargs())
-    yield url
-    demo.close()
+    with serve(TINY, **queue_kwargs()) as url:
+        yield url
 
 
 @pytest.fixture

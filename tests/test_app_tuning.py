@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import sys
 from pathlib import Path
 
@@ -21,25 +20,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import app  # noqa: E402
+from apptools import serve  # noqa: E402
 from prunelab import Plan, find_layers  # noqa: E402
 
 CLIP = ROOT / "assets" / "clip1.wav"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    demo = app.build_app(default_spec="tiny:whisper")
-    demo.queue(default_concurrency_limit=2)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True,
-                            quiet=True, **app.launch_kwargs())
-    yield url
-    demo.close()
+    with serve("tiny:whisper") as url:
+        yield url
 
 
 @pytest.fixture

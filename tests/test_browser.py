@@ -9,11 +9,10 @@ value: that folder).
 from __future__ import annotations
 
 import os
-import socket
-import sys
 from pathlib import Path
 
 import pytest
+from apptools import serve
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,23 +27,10 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def url():
-    sys.path.insert(0, str(ROOT))
-    import app
-
-    demo = app.build_app(default_spec=os.environ.get("PRUNELAB_BROWSER_MODEL", "bundled:whisper-base"))
-    demo.queue(default_concurrency_limit=2)
-    _, local_url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True,
-                                  quiet=True, **app.launch_kwargs())
-    yield local_url
-    demo.close()
+    with serve(os.environ.get("PRUNELAB_BROWSER_MODEL", "bundled:whisper-base")) as local_url:
+        yield local_url
 
 
 @pytest.fixture(scope="module")

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import sys
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
+from apptools import serve, write_wav
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,28 +32,6 @@ pytestmark = [
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"Debian chromium is not installed at {CHROMIUM}"),
 ]
 sync_api = pytest.importorskip("playwright.sync_api")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve(spec: str):
-    """The app on a free port with ``spec`` loaded at page load."""
-    sys.path.insert(0, str(ROOT))
-    import app
-
-    demo = app.build_app(default_spec=spec)
-    demo.queue(default_concurrency_limit=2)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True,
-                            quiet=True, **app.launch_kwargs())
-    try:
-        yield url
-    finally:
-        demo.close()
 
 
 @pytest.fixture(scope="module")
@@ -292,16 +268,6 @@ def test_failed_model_load_puts_back_the_model_in_use(page):
     assert box.input_value() == "tiny:whisper"
 
 
-def _wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
-    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    return path
-
-
 def test_listen_example_wer_and_errors_leave_no_stale_results(page, tmp_path):
     page.get_by_role("tab", name="Listen & compare").click()
     page.get_by_label("… or pick an example clip").click()
@@ -313,14 +279,14 @@ def test_listen_example_wer_and_errors_leave_no_stale_results(page, tmp_path):
     page.wait_for_function("() => [...document.querySelectorAll('input, textarea')]"
                            ".some(t => t.value.startsWith('No compressed model'))")
     # another file uploaded: the example's name and its reference text go
-    noise = _wav(tmp_path / "noise.wav", 0.1 * np.random.default_rng(0).standard_normal(16000))
+    noise = write_wav(tmp_path / "noise.wav", 0.1 * np.random.default_rng(0).standard_normal(16000))
     page.locator("#pl-audio").get_by_role("button", name="Clear").click()
     page.locator("#pl-audio input[type=file]").set_input_files(str(noise))
     page.wait_for_function("() => ![...document.querySelectorAll('textarea')].some(t => t.value.includes('flowers'))")
     example = page.get_by_label("… or pick an example clip")
     assert "clip1" not in example.input_value()
     # an error: the previous WER line does not stay beside it
-    silent = _wav(tmp_path / "silent.wav", np.zeros(16000))
+    silent = write_wav(tmp_path / "silent.wav", np.zeros(16000))
     page.locator("#pl-audio").get_by_role("button", name="Clear").click()
     page.locator("#pl-audio input[type=file]").set_input_files(str(silent))
     page.get_by_role("button", name="Transcribe with both models").click()

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from prunelab import cli
 from prunelab.compression import RECOMMENDED, CompressionConfig, compress
@@ -19,19 +18,6 @@ from prunelab.speech.metrics import wer
 from prunelab.speech.transcribe import transcribe
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def tiny_data(tmp_path):
-    folder = tmp_path / "data"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i, text in enumerate(["hello world", "a small test"]):
-        t = np.arange(8000) / 16000
-        audio = 0.3 * np.sin(2 * np.pi * (200 + 100 * i) * t) + 0.01 * rng.standard_normal(t.size)
-        sf.write(folder / f"clip{i}.wav", audio.astype(np.float32), 16000)
-        (folder / f"clip{i}.txt").write_text(text)
-    return folder
 
 
 def test_compress_recommended_auto(tmp_path, capsys):

@@ -3,9 +3,7 @@ as they finish, a half-done file resumed instead of started over, and files of a
 import importlib
 import json
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from prunelab import cli
 from prunelab.speech.evaluate import grid
@@ -13,19 +11,6 @@ from prunelab.speech.evaluate import grid
 evaluate_mod = importlib.import_module("prunelab.speech.evaluate")
 
 GRID = ["--methods", "kmeans,magnitude", "--sparsities", "0.2,0.4", "--preset", "uniform,ffn"]
-
-
-@pytest.fixture
-def tiny_data(tmp_path):
-    folder = tmp_path / "data"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i, text in enumerate(["hello world", "a small test"]):
-        t = np.arange(8000) / 16000
-        audio = 0.3 * np.sin(2 * np.pi * (200 + 100 * i) * t) + 0.01 * rng.standard_normal(t.size)
-        sf.write(folder / f"clip{i}.wav", audio.astype(np.float32), 16000)
-        (folder / f"clip{i}.txt").write_text(text)
-    return folder
 
 
 def _eval(data, out, *extra, model="tiny:ctc"):
