@@ -325,12 +325,18 @@ def _choose_method(page, label: str) -> None:
 
 
 def test_method_options_box_follows_the_method(page):
-    """The Method options box appears, with the method's default switches, only for a method that has options."""
+    """The Method options box appears, with the method's default switches, only for a method that has options;
+    a unit-level method selects foldable units."""
     options = page.locator("#pl-options textarea")
     assert not options.is_visible()  # the paper's k-means has no options
+    foldable = page.get_by_label("Foldable units: FFN neurons, attention value and query/key dims per head")
+    assert not foldable.is_checked()
     _choose_method(page, "k-means fold with compensation switches (data-free)")
     options.wait_for(state="visible")
+    page.wait_for_function("() => [...document.querySelectorAll('#pl-units input')].some(i => i.checked && "
+                           "i.value === 'foldable')")  # a unit-level method needs foldable units: chosen for it
     page.wait_for_function("() => document.querySelector('#pl-options textarea').value.includes('mean_shift')")
     assert '"variance": false' in options.input_value() and '"ridge": 0.0' in options.input_value()
     _choose_method(page, "k-means clustering (paper)")
     options.wait_for(state="hidden")
+    assert foldable.is_checked()  # the paper's k-means works on either: the user's choice stays

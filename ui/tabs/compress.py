@@ -197,6 +197,14 @@ def foldable_plan(layers: list[LayerInfo], clusters: dict[str, int]) -> tuple[Pl
     return Plan(out), notes
 
 
+def on_method(method: str):
+    """A new method: its help, its options' defaults (the box only where it has options), and foldable units
+    chosen for a unit-level method (it cannot compress output channels); other methods keep the user's units."""
+    m = METHODS.get(method)
+    return (gr.Dropdown(info=m.help if m else ""), gr.Textbox(value=options_json(method), visible=has_options(method)),
+            gr.Radio(value="foldable") if m is not None and m.folds else gr.skip())
+
+
 @guard
 def on_compress(method: str, seed: float, sess: Session, units: str = "channels", options: str = "",
                 progress=gr.Progress()):
@@ -365,9 +373,7 @@ def wire(demo: gr.Blocks, t: CompressTab, sess: gr.State, rev: gr.State, changes
     t.auto_btn.click(on_auto, set_all_inputs, new_plan_outputs, api_name="auto_allocate", **HEAVY)
     t.plan_file_in.upload(on_plan_upload, [t.plan_file_in, sess, rev], [*new_plan_outputs, t.method],
                           api_name="upload_plan")
-    t.method.change(lambda m: (gr.Dropdown(info=METHODS[m].help if m in METHODS else ""),
-                               gr.Textbox(value=options_json(m), visible=has_options(m))),
-                    t.method, [t.method, t.options], **INSTANT)
+    t.method.change(on_method, t.method, [t.method, t.options, t.units], **INSTANT)
     t.editor.edit(sliders.on_edit, [sess, rev], [sess, t.plan_md, t.stale_md],
                   trigger_mode="always_last", **INSTANT)
 
