@@ -27,7 +27,6 @@ the final :func:`compress` reuses the results at the grid's K.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import replace
 from typing import Sequence
 
@@ -37,7 +36,9 @@ import torch.nn.functional as F
 
 from ..errors import PlanError
 from ..progress import Progress
+from ..speech.transcribe import quiet_transformers, whisper_generate_kwargs
 from ..speech_model import SpeechModel
+from .allocate import allocate_from_curves
 from .cache import LayerCache
 from .config import CompressionConfig, whole_heads
 from .layers import LayerInfo
@@ -90,24 +91,14 @@ class OutputProbe:
             self.reference = self._log_probs(model.model, encoder_out=None)
 
     def _whisper_tokens(self, n_tokens: int) -> torch.Tensor:
-        """[B, L] prompt + ``n_tokens`` greedy tokens of the original (end-of-text suppressed)."""
-        m = self.model.model
-        gen = m.generation_config
-        kwargs = {"language": "en"} if getattr(gen, "lang_to_id", None) else {}
-        eos = gen.eos_token_id
-        from transformers.utils import logging as hf_logging
-
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # no chatter about the generation config's own lengths
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                if not self.forced:
-                    return m.generate(self.inputs, max_new_tokens=n_tokens, do_sample=False, num_beams=1, **kwargs)
-                return m.generate(self.inputs, max_new_tokens=n_tokens, min_new_tokens=n_tokens, do_sample=False,
-                                  num_beams=1, suppress_tokens=[eos] if eos is not None else None, **kwargs)
-        finally:
-            hf_logging.set_verbosity(verbosity)
+        """[B, L] prompt + up to ``n_tokens`` greedy tokens of the original (exactly ``n_tokens``, end-of-text
+        suppressed, on the stand-ins)."""
+        kwargs = whisper_generate_kwargs(self.model, "en", 1)
+        if self.forced:
+            eos = self.model.model.generation_config.eos_token_id
+            kwargs.update(min_new_tokens=n_tokens, suppress_tokens=[eos] if eos is not None else None)
+        with quiet_transformers():  # no chatter about the generation config's own lengths
+            return self.model.model.generate(self.inputs, max_new_tokens=n_tokens, do_sample=False, **kwargs)
 
     def _log_probs(self, module: torch.nn.Module, encoder_out: torch.Tensor | None) -> torch.Tensor:
         if self.model.family == "whisper":
@@ -198,8 +189,6 @@ def allocate_by_output(
         raise PlanError(f"Output allocation measures sparsities up to {max(grid):.0%} per group, so it cannot "
                         f"reach {config.sparsity:.0%}; choose a lower sparsity or allocate='uniform'.")
     curves = output_curves(model, config, leaders, grid=grid, cache=cache, progress=progress)
-    from .allocate import allocate_from_curves
-
     plan = allocate_from_curves(curves, config.sparsity, normalize="none")
     return whole_heads(plan, leaders) if config.units == "foldable" else plan
 

@@ -6,10 +6,11 @@ pipeline, since they are different ``SpeechModel`` objects.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
 import weakref
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -51,22 +52,15 @@ def get_pipeline(speech_model: SpeechModel):
             del _PIPELINES[key]
 
         from transformers import pipeline
-        from transformers.utils import logging as hf_logging
 
         tokenizer, feature_extractor = _components(speech_model)
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # no "experimental chunking" / generation-config chatter
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                pipe = pipeline(
-                    "automatic-speech-recognition",
-                    model=speech_model.model,
-                    tokenizer=tokenizer,
-                    feature_extractor=feature_extractor,
-                )
-        finally:
-            hf_logging.set_verbosity(verbosity)
+        with quiet_transformers():  # no "experimental chunking" / generation-config chatter
+            pipe = pipeline(
+                "automatic-speech-recognition",
+                model=speech_model.model,
+                tokenizer=tokenizer,
+                feature_extractor=feature_extractor,
+            )
 
         _PIPELINES[key] = (weakref.ref(speech_model), speech_model.model, pipe)
         # Drop the pipeline (and its reference to the nn.Module) when the SpeechModel goes away.
@@ -96,7 +90,23 @@ def max_tokens_for(seconds: float) -> int:
     return int(min(440, 24 + 12 * seconds))
 
 
-def _whisper_generate_kwargs(speech_model: SpeechModel, language: str | None, num_beams: int) -> dict:
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers' logging at error level and Python warnings ignored inside; both restored after."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+def whisper_generate_kwargs(speech_model: SpeechModel, language: str | None, num_beams: int) -> dict:
+    """``generate`` keywords of a Whisper model: beams, and language + task where the checkpoint is multilingual."""
     gen_cfg = getattr(speech_model.model, "generation_config", None)
     kwargs: dict[str, Any] = {"num_beams": num_beams}
     # English-only checkpoints (*.en) and bare configs (random demo models) take no language/task.
@@ -112,7 +122,7 @@ def _run(speech_model: SpeechModel, samples: np.ndarray, language: str | None, n
     call_kwargs: dict[str, Any] = {}
     long = len(samples) > CHUNK_LENGTH_S * SAMPLE_RATE
     if speech_model.family == "whisper":
-        call_kwargs["generate_kwargs"] = _whisper_generate_kwargs(speech_model, language, num_beams)
+        call_kwargs["generate_kwargs"] = whisper_generate_kwargs(speech_model, language, num_beams)
         if not long:
             call_kwargs["generate_kwargs"]["max_new_tokens"] = max_tokens_for(len(samples) / SAMPLE_RATE)
         else:
@@ -204,18 +214,10 @@ def _whisper_batch(model: SpeechModel, clips: list[np.ndarray], language: str | 
     """One greedy ``generate`` over short clips ([B] arrays of <= 30 s at 16 kHz) -> B transcripts."""
     tokenizer, feature_extractor = _components(model)
     feats = feature_extractor(clips, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
-    kwargs = _whisper_generate_kwargs(model, language, 1)
+    kwargs = whisper_generate_kwargs(model, language, 1)
     kwargs["max_new_tokens"] = max_tokens_for(max(len(c) for c in clips) / SAMPLE_RATE)
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # no generation-config chatter per batch
-    try:
-        with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ids = model.model.generate(feats.to(model.device, next(model.model.parameters()).dtype), **kwargs)
-    finally:
-        hf_logging.set_verbosity(verbosity)
+    with torch.inference_mode(), quiet_transformers():  # no generation-config chatter per batch
+        ids = model.model.generate(feats.to(model.device, next(model.model.parameters()).dtype), **kwargs)
     return [t.strip() for t in tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
 
