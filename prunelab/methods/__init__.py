@@ -21,6 +21,7 @@ def method_names() -> list[str]:
     return sorted(METHODS, key=lambda n: _ORIGIN_ORDER.get(METHODS[n].origin, 3))
 
 
-__all__ = ["METHODS", "FoldOptions", "HybridOptions", "kmeans_fold", "Method", "NoOptions", "check_k", "get_method", "hybrid_channels",
-           "kmeans_channels", "kmeans_weighted_channels", "magnitude_channels", "magnitude_unstructured",
-           "method_names", "predictive_fold", "PredictiveOptions", "register_method", "representative_channels"]
+__all__ = ["METHODS", "FoldOptions", "HybridOptions", "Method", "NoOptions", "PredictiveOptions", "check_k",
+           "get_method", "hybrid_channels", "kmeans_channels", "kmeans_fold", "kmeans_weighted_channels",
+           "magnitude_channels", "magnitude_unstructured", "method_names", "predictive_fold", "register_method",
+           "representative_channels"]

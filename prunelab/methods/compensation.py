@@ -26,9 +26,12 @@ come from the data-free compression literature; none reads any data:
   by the mean formula (FLAP/GRAIL-style reconstruction, here from weights alone). The probe in
   ../shared/notes/fidelity-leads.md found a fit to noise-driven activations harmful without such a prior.
 
-Measured (see benchmarks/WER_STUDY.md and benchmarks/study/research_notes.md, tune clips only): the
-switches move k-means a little (the variance repair most) but none makes it as good as ``predictive``,
-whose choice of WHICH neurons go matters more than how the survivors are averaged.
+Measured (benchmarks/study/compensation_screen.txt and benchmarks/WER_STUDY.md rounds 2-3, tune clips only):
+at 20 % of Whisper-base's encoder FFN neurons, each published switch alone moved the output MORE than the
+plain fold (teacher-forced KL 0.86 plain; mean shift 0.88, variance 0.99, scale merge 1.04, LayerNorm gain
+1.07, fc1+fc2 features 1.81); only the ridge refit helped (mu 3: 0.49). On tune WER that did not carry over
+beyond 10 % (27.5 / 45.6 / 246.2 % vs predictive 28.5 / 36.1 / 122.3 % at 10 / 20 / 30 %), so ``predictive``,
+whose choice of WHICH neurons go matters more than how the survivors are averaged, stays recommended.
 """
 from __future__ import annotations
 
@@ -138,12 +141,13 @@ def kmeans_fold(weight: Tensor, bias: Tensor | None, k: int, *, context: UnitCon
             new_w2 = ridge_refit(w2, new_w2, h, hk, ridge)
         shift = w2 @ h.mean(0) - new_w2 @ hk.mean(0)
         b2 = shift if b2 is None else b2 + shift
-    distortion = float(((space - torch.zeros_like(space).index_add_(0, labels, space)[labels] / n[labels, None])
-                        ** 2).sum())
+    # [K, F] cluster means in the distance's space
+    means = torch.zeros(k, space.shape[1], dtype=space.dtype).index_add_(0, labels, space) / n[:, None]
+    distortion = float(((space - means[labels]) ** 2).sum())
     dtype = weight.dtype
     return FoldedUnit(centroids[:, :d].to(dtype).contiguous(),
                       None if bias is None else centroids[:, d].to(dtype).contiguous(),
                       new_w2.to(dtype).contiguous(), None if b2 is None else b2.to(dtype), distortion)
 
 
-__all__ = ["FoldOptions", "kmeans_fold", "ridge_refit", "variance_scale"]
+__all__ = ["FoldOptions", "kmeans_fold", "variance_scale"]

@@ -9,5 +9,5 @@ from .data import Utterance, load_eval_set
 from .metrics import wer, word_diff
 from .transcribe import transcribe, transcribe_batch, transcribe_many
 
-__all__ = ["SAMPLE_RATE", "Utterance", "load_audio", "load_eval_set", "transcribe", "transcribe_batch", "transcribe_many", "wer",
-           "word_diff"]
+__all__ = ["SAMPLE_RATE", "Utterance", "load_audio", "load_eval_set", "transcribe", "transcribe_batch",
+           "transcribe_many", "wer", "word_diff"]

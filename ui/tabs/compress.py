@@ -235,7 +235,8 @@ def on_compress(method: str, seed: float, sess: Session, units: str = "channels"
     sess = keep_compressed(sess, compressed, config, seconds)  # rebuilt from config if set aside for memory
     before, after = size_report(model), size_report(compressed)
     c = compressed.compression
-    changed = {k: v for k, v in asdict(config.options).items() if v != getattr(type(config.options)(), k)}
+    defaults = asdict(type(config.options)())
+    changed = {k: v for k, v in asdict(config.options).items() if v != defaults[k]}
     status = (f"✅ Compressed with **{method_label(method)}**"
               + (f" (options {', '.join(f'{k}={v}' for k, v in changed.items())})" if changed else "")
               + f" ({'foldable units' if units == 'foldable' else 'output channels'})"
