@@ -63,7 +63,8 @@ def _config(args: argparse.Namespace):
     if plan is None and args.sparsity is None:
         raise PrunelabError("Give --sparsity S or --plan plan.json.")
     return CompressionConfig(method=args.method, sparsity=args.sparsity, preset=_preset(args, [args.method]), plan=plan,
-                             seed=args.seed, fold=not args.no_fold, allocate=args.allocate, units=args.units)
+                             seed=args.seed, fold=not args.no_fold, allocate=args.allocate, units=args.units,
+                             vocabulary=args.vocabulary)
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
@@ -79,6 +80,8 @@ def cmd_compress(args: argparse.Namespace) -> int:
     label = f"recommended = {config.method}" if args.method == "recommended" else config.method
     print(f"method {label}, allocation {alloc}, units {config.units}: sparsity over compressible parameters "
           f"{small.compression['sparsity']:.1%}, {small.compression['params_removed']:.2%} of all parameters removed")
+    if (vocab := small.compression.get("vocabulary")):
+        print(f"vocabulary {vocab['script']}: {vocab['kept']:,} of {vocab['vocab_size']:,} decoder tokens kept")
     print(format_size_table(size_report(model), size_report(small)))
     print(f"saved to {out}")
     return 0
@@ -102,7 +105,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     validate_methods(args.methods)  # before loading anything
     presets = args.preset or [_preset(args, args.methods)]
-    cells = grid(args.methods, args.sparsities, presets, allocate=args.allocate, units=args.units)
+    cells = grid(args.methods, args.sparsities, presets, allocate=args.allocate, units=args.units,
+                 vocabulary=args.vocabulary)
     on_ray = args.workers is not None or args.ray_address is not None
     if on_ray:
         from .sweep import require_ray
@@ -132,7 +136,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         model = _open(spec, args.dtype)
         rows = evaluate(model, utterances, methods=args.methods, sparsities=args.sparsities, preset=presets,
-                        seed=args.seed, log=_log, allocate=args.allocate, units=args.units, done=done.values(),
+                        seed=args.seed, log=_log, allocate=args.allocate, units=args.units, vocabulary=args.vocabulary,
+                        done=done.values(),
                         on_row=on_row, model_name=name)
     print(format_table(rows))
     if store:
@@ -166,6 +171,7 @@ class _HelpFormatter(argparse.HelpFormatter):
 def build_parser() -> argparse.ArgumentParser:
     from .compression import ALLOCATIONS, PRESETS, RECOMMENDED, method_choices
     from .compression.plan import UNITS
+    from .compression.vocabulary import SCRIPTS, VOCABULARY_HELP
     from .methods import METHODS, method_names
     from .models.load import DTYPES
     from .models.shapes import random_specs
@@ -201,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="channels: each layer's output channels (the paper; default); foldable: FFN neurons, "
                              "attention value and query/key dims per head, folded into the layer that reads them; "
                              f"'recommended' defaults to {RECOMMENDED['units']}")
+        sp.add_argument("--vocabulary", choices=list(SCRIPTS), default=None, help=VOCABULARY_HELP)
 
     sp = sub.add_parser("transcribe", formatter_class=_HelpFormatter, help="print one transcript per audio file")
     sp.add_argument("audio", nargs="+")

@@ -49,6 +49,9 @@ def compress(
     """
     if model.compression is not None:
         raise PlanError("This model is already compressed; compress the original model instead.")
+    if config.vocabulary and model.family != "whisper":
+        raise PlanError(f"Vocabulary trimming applies to Whisper's decoder; {model.spec} is a CTC model whose "
+                        "output layer writes characters. Leave the vocabulary option empty.")
     layers = find_layers(model.model)
     if config.plan is None and config.allocate == "output":
         from .output_allocation import allocate_by_output  # it compresses single groups with compress()
@@ -94,6 +97,7 @@ def compress(
 
         for name, dims in widths.items():
             set_widths(new.get_submodule(name), **dims)
+    vocabulary = _trim_vocabulary(model, new, config.vocabulary) if config.vocabulary else None
     if progress:
         progress(len(todo), len(todo), "done")
     record = {
@@ -111,8 +115,21 @@ def compress(
         "attention": widths,
         "options": asdict(config.options),
         "units": config.units,
+        "vocabulary": vocabulary,
     }
     return SpeechModel(new.eval(), model.processor, model.family, model.spec, compression=record)
+
+
+def _trim_vocabulary(model: SpeechModel, new: nn.Module, script: str) -> dict:
+    """Replace ``new``'s decoder embedding and output projection by the ``script`` tokens of the ORIGINAL's
+    (:mod:`prunelab.vocabulary`); returns the record ``load_model`` rebuilds them from."""
+    from ..vocabulary import set_vocabulary, trimmed_pair
+    from .vocabulary import kept_tokens
+
+    weight = model.model.model.decoder.embed_tokens.weight.detach()
+    keep = kept_tokens(model.processor.tokenizer, script, weight.shape[0])
+    set_vocabulary(new, *trimmed_pair(weight, keep))
+    return {"script": script, "vocab_size": weight.shape[0], "kept": int(keep.numel()), "dim": weight.shape[1]}
 
 
 def share_copy(module: nn.Module) -> nn.Module:

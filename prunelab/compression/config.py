@@ -16,6 +16,7 @@ from ..progress import Progress
 from .allocate import allocate
 from .layers import LayerInfo
 from .plan import Plan, check_preset, check_units
+from .vocabulary import check_script
 
 RECOMMENDED = {"method": "predictive", "allocate": "uniform", "preset": "encoder-fc1", "units": "foldable"}
 """The setting chosen on the tune clips by the fixed rule of ``benchmarks/fidelity_study.py`` (lowest mean tune
@@ -70,6 +71,8 @@ class CompressionConfig:
     :attr:`prunelab.methods.Method.options`), checked when the config is made. ``units``: ``"channels"``
     (the paper: output channels of each named layer) or ``"foldable"`` (FFN neurons, attention value dims and
     query/key dims per head, each folded into the layer that reads it; see :data:`prunelab.compression.plan.UNITS`).
+    ``vocabulary``: ``None`` keeps every token; ``"latin"`` or ``"ascii"`` keeps only the decoder tokens of those
+    scripts (Whisper only; :mod:`prunelab.compression.vocabulary`), independently of the plan.
     """
 
     method: str = "kmeans"
@@ -82,6 +85,7 @@ class CompressionConfig:
     options: Any = field(default_factory=dict)
     allocate: str | None = None
     units: str | None = None  # None: "channels", or the recommended setting's units for "recommended"
+    vocabulary: str | None = None  # None: every token; "latin" / "ascii": see prunelab.compression.vocabulary
 
     def __post_init__(self) -> None:
         if self.preset is None:
@@ -94,6 +98,7 @@ class CompressionConfig:
             raise PlanError(f"Unknown allocation {self.allocate!r}; choose one of: {', '.join(ALLOCATIONS)}.")
         check_preset(self.preset)
         check_units(self.units)
+        check_script(self.vocabulary)
         self.options = get_method(self.method).make_options(self.options)
 
     def resolve_plan(self, layers: list[LayerInfo], model: nn.Module | None = None, cache_key: str | None = None,

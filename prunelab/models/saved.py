@@ -75,6 +75,11 @@ def load_compressed(folder: str | os.PathLike, *, device: str | torch.device = "
 
         for name, dims in compression["attention"].items():
             set_widths(model.get_submodule(name), **dims)
+    if (compression or {}).get("vocabulary"):  # trimmed decoder vocabulary: tied embedding + logits
+        from ..vocabulary import empty_pair, set_vocabulary
+
+        v = compression["vocabulary"]
+        set_vocabulary(model, *empty_pair(v["vocab_size"], v["kept"], v["dim"]))
     missing, unexpected = st_load_model(model, str(folder / WEIGHTS), strict=False)
     if missing or unexpected:
         raise ModelLoadError(

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..compression import CompressionConfig, LayerCache, compress, method_choices, resolve_method
 from ..compression.config import resolve_units
+from ..compression.vocabulary import check_script
 from ..errors import PrunelabError
 from ..speech_model import SpeechModel
 from .audio import SAMPLE_RATE, load_audio
@@ -43,6 +44,7 @@ class EvalRow:
     units: str = "channels"
     model: str | None = None  # the model spec the row was measured on (checked when a sweep resumes)
     seed: int = 0
+    vocabulary: str | None = None  # decoder tokens kept ("latin", "ascii"); None: all
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -55,14 +57,15 @@ class EvalRow:
 
     @property
     def key(self) -> tuple:
-        return row_key(self.method, self.sparsity, self.preset, self.allocate, self.units)
+        return row_key(self.method, self.sparsity, self.preset, self.allocate, self.units, self.vocabulary)
 
 
-def row_key(method: str, sparsity: float, preset: str, allocate: str, units: str) -> tuple:
+def row_key(method: str, sparsity: float, preset: str, allocate: str, units: str,
+            vocabulary: str | None = None) -> tuple:
     """What identifies a row of a sweep (the baseline row is one whatever the preset)."""
     if method == "none":
         return ("none",)
-    return (method, round(float(sparsity), 9), preset, allocate, units)
+    return (method, round(float(sparsity), 9), preset, allocate, units) + ((vocabulary,) if vocabulary else ())
 
 
 @dataclass(frozen=True)
@@ -76,16 +79,18 @@ class Cell:
     resolved: str
     allocate: str
     units: str
+    vocabulary: str | None = None
 
     @property
     def key(self) -> tuple:
-        return row_key(self.method, self.sparsity, self.preset, self.allocate, self.units)
+        return row_key(self.method, self.sparsity, self.preset, self.allocate, self.units, self.vocabulary)
 
     @property
     def label(self) -> str:
         if self.method == "none":
             return "none"
-        extra = [p for p in (self.preset, self.allocate if self.allocate != "uniform" else "") if p]
+        extra = [p for p in (self.preset, self.allocate if self.allocate != "uniform" else "",
+                             f"{self.vocabulary} vocabulary" if self.vocabulary else "") if p]
         return f"{self.method} @ {self.sparsity:.0%} ({', '.join(extra)})"
 
 
@@ -113,11 +118,14 @@ def grid(
     *,
     allocate: str | None = None,
     units: str | None = None,
+    vocabulary: str | None = None,
 ) -> list[Cell]:
     """The baseline cell, then every preset x method x sparsity (in that nesting order, duplicates dropped).
 
     ``allocate`` / ``units``: ``None`` = uniform / channels, except for ``recommended`` (its own settings).
+    ``vocabulary``: decoder tokens every compressed cell keeps (:mod:`prunelab.compression.vocabulary`).
     """
+    check_script(vocabulary)
     methods = validate_methods(methods)
     presets = list(dict.fromkeys(presets))
     if not presets:
@@ -127,7 +135,7 @@ def grid(
         for method in methods:
             resolved, alloc = resolve_method(method, allocate)
             for s in sparsities:
-                cells.append(Cell(method, float(s), preset, resolved, alloc, resolve_units(method, units)))
+                cells.append(Cell(method, float(s), preset, resolved, alloc, resolve_units(method, units), vocabulary))
     unique = {c.key: c for c in reversed(cells)}  # keep the first of equal cells
     return [c for c in cells if unique[c.key] is c]
 
@@ -151,7 +159,8 @@ def run_cell(
     small, config = model, None
     if cell.method != "none":
         config = CompressionConfig(method=cell.resolved, sparsity=cell.sparsity, preset=cell.preset, seed=seed,
-                                   allocate=cell.allocate, units=cell.units, **(config_overrides or {}))
+                                   allocate=cell.allocate, units=cell.units, vocabulary=cell.vocabulary,
+                                   **(config_overrides or {}))
         small = compress(model, config, cache=cache,
                          progress=lambda i, n, msg: log(f"[{label}] compressing {i}/{n} {msg}"))
     start = time.perf_counter()
@@ -163,7 +172,8 @@ def run_cell(
         return EvalRow("none", 0.0, score, cell.preset, 0.0, len(audios), secs, model=name, seed=seed)
     return EvalRow(cell.method, cell.sparsity, score, cell.preset, small.compression["sparsity"], len(audios), secs,
                    cell.allocate, cell.resolved if cell.resolved != cell.method else None,
-                   small.compression["params_removed"], config.units, model=name, seed=seed)
+                   small.compression["params_removed"], config.units, model=name, seed=seed,
+                   vocabulary=cell.vocabulary)
 
 
 def evaluate(
@@ -178,6 +188,7 @@ def evaluate(
     config_overrides: dict | None = None,
     allocate: str | None = None,
     units: str | None = None,
+    vocabulary: str | None = None,
     done: Iterable[EvalRow] = (),
     on_row: Callable[[EvalRow], None] | None = None,
     model_name: str | None = None,
@@ -186,13 +197,14 @@ def evaluate(
 
     ``preset``: one preset name or several. ``allocate``: ``"uniform"`` or ``"auto"`` (sensitivity-based K
     per layer); ``None`` = uniform, except that ``recommended`` then uses its own recommended allocation.
-    ``units`` likewise: ``None`` = channels, except for ``recommended``. ``done``: rows already measured
+    ``units`` likewise: ``None`` = channels, except for ``recommended``. ``vocabulary``: decoder tokens each
+    compressed row keeps (``None``: all). ``done``: rows already measured
     (a resumed sweep): their cells are not run again. ``on_row`` is called with each new row as it finishes.
     ``model_name``: what the rows record as their model (default: ``model.spec``).
     Returns the grid's rows in grid order, the ``done`` ones included.
     """
     presets = [preset] if isinstance(preset, str) else list(preset)
-    cells = grid(methods, sparsities, presets, allocate=allocate, units=units)
+    cells = grid(methods, sparsities, presets, allocate=allocate, units=units, vocabulary=vocabulary)
     log = log or (lambda _msg: None)
     have = {r.key: r for r in done}
     todo = [c for c in cells if c.key not in have]
@@ -214,6 +226,7 @@ def evaluate(
 def format_table(rows: Sequence[EvalRow]) -> str:
     """Plain-text WER table, one row per method x sparsity."""
     names = [f"{r.method}={r.resolved_method}" if r.resolved_method else r.method for r in rows]
+    names = [f"{n} +{r.vocabulary} vocab" if r.vocabulary else n for n, r in zip(names, rows)]
     w = max([24] + [len(n) + 2 for n in names])  # a long name never runs into the next column
     lines = [f"{'method':<{w}s}{'alloc':<9s}{'preset':<17s}{'units':<9s}{'sparsity':>9s}{'achieved':>10s}"
              f"{'removed':>9s}{'WER':>9s}{'utts':>6s}"]
