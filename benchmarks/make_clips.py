@@ -47,6 +47,7 @@ ENGINES: dict[str, list[str]] = {
     "flite_awb": ["flite", "-voice", "awb", "-f", "{txt}", "-o", "{out}"],
     "flite_kal16": ["flite", "-voice", "kal16", "-f", "{txt}", "-o", "{out}"],
     "festival_kal": ["text2wave", "-eval", "(voice_kal_diphone)", "-o", "{out}", "{txt}"],
+    "espeak_us_f2": ["espeak-ng", "-v", "en-us+f2", "-s", "150", "-w", "{out}", "-f", "{txt}"],
 }
 
 # voice name -> (engine, extra sox effects, SNR in dB of added white noise or None)
@@ -66,6 +67,12 @@ VOICES: dict[str, tuple[str, list[str], float | None]] = {
     "espeak_us_pitchdown": ("espeak_us", ["pitch", "-200"], None),
     "flite_rms_noise25": ("flite_rms", [], 25.0),
     "festival_kal_noise25": ("festival_kal", [], 25.0),
+    # test2 only (session 5): one new espeak voice and new variants
+    "espeak_us_f2": ("espeak_us_f2", [], None),
+    "flite_awb_speed09": ("flite_awb", ["speed", "0.9"], None),
+    "espeak_gb_f3_noise20": ("espeak_gb_f3", [], 20.0),
+    "flite_slt_pitchdown": ("flite_slt", ["pitch", "-150"], None),
+    "festival_kal_speed11": ("festival_kal", ["speed", "1.1"], None),
 }
 
 TUNE_VOICES = ["espeak_us", "espeak_gb_f3", "espeak_us_m3_fast", "flite_slt", "flite_rms_speed09",
@@ -162,6 +169,62 @@ TEST_SENTENCES = [
 ]
 PER_VOICE = 4
 
+# test2 (session 5): a FRESH test set, because rounds 1-3 had all looked at `test`. Written before any model
+# transcribed it; round 4 of benchmarks/fidelity_study.py chooses on tune and reports on test2 once.
+TEST2_VOICES = ["espeak_us", "espeak_us_f2", "espeak_gb_m3", "flite_slt", "flite_rms", "flite_awb", "flite_kal16",
+                "festival_kal", "flite_awb_speed09", "espeak_gb_f3_noise20", "flite_slt_pitchdown",
+                "festival_kal_speed11"]
+TEST2_SENTENCES = [
+    "The old lighthouse keeper climbed the spiral stairs every evening.",
+    "Please remember to water the plants while we are on holiday.",
+    "The train slowed down as it approached the crowded station.",
+    "My brother spilled orange juice all over his homework.",
+    "The quiet library was the perfect place to study for exams.",
+    "A young deer stepped out of the woods and froze in the headlights.",
+    "The chef sharpened his knives before preparing the evening meal.",
+    "We found an old map hidden inside a dusty book.",
+    "The wind knocked over the rubbish bins in the street last night.",
+    "Her favourite song played on the radio during the long drive.",
+    "The plumber fixed the leaking pipe under the bathroom sink.",
+    "Dark clouds gathered over the hills as the farmers hurried home.",
+    "The teacher asked the pupils to line up quietly by the door.",
+    "He spent the whole weekend painting the fence in the back garden.",
+    "The restaurant was so busy that we waited an hour for a table.",
+    "A family of ducks crossed the road while the cars waited patiently.",
+    "The builders finished the new school just before the autumn term.",
+    "She carried a basket of apples down the hill to the village.",
+    "The astronaut described the view of the earth from the space station.",
+    "Our dog barks loudly whenever the postman walks past the gate.",
+    "The nurse smiled and told the boy that the injection would not hurt.",
+    "Thick fog covered the harbour and the ferries stayed in port.",
+    "I would like a cup of tea with milk and no sugar, please.",
+    "The athletes stretched their legs before the start of the race.",
+    "The castle walls were built from huge blocks of grey stone.",
+    "He locked his bicycle to the railing outside the post office.",
+    "The journalist interviewed the mayor about the new park.",
+    "My sister collects shells from every beach she visits.",
+    "The storm knocked out the power for most of the afternoon.",
+    "The baker pulled a tray of golden rolls out of the hot oven.",
+    "Two squirrels chased each other around the trunk of the old tree.",
+    "The company hired three new engineers to design the engine.",
+    "We sat around the campfire and listened to the crackling wood.",
+    "The doctor advised him to rest and drink plenty of water.",
+    "A small boat drifted slowly toward the rocky shore.",
+    "The children laughed when the clown fell off his tiny bicycle.",
+    "Please switch off the lights when you leave the classroom.",
+    "The fox crept silently past the sleeping hens in the yard.",
+    "The architect showed us a model of the new concert hall.",
+    "My grandparents met at a dance hall more than fifty years ago.",
+    "The river flooded the fields after a week of heavy rain.",
+    "She painted a portrait of her cat sitting on the windowsill.",
+    "The guard checked our tickets before we entered the stadium.",
+    "A warm cup of cocoa is the best thing on a cold evening.",
+    "The miners worked deep underground with lamps on their helmets.",
+    "He forgot to set his alarm and missed the first lesson.",
+    "The zookeeper fed the penguins a bucket of fresh fish.",
+    "The market stalls were full of bright flowers and ripe fruit.",
+]
+
 
 def _run(cmd: list[str]) -> None:
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -215,26 +278,45 @@ def write_set(name: str, voices: list[str], sentences: list[str]) -> list[tuple[
     return written
 
 
+def _norm(sentence: str) -> str:
+    return " ".join("".join(c for c in sentence.lower() if c.isalpha() or c.isspace()).split())
+
+
+def _other_sentences() -> list[str]:
+    """The references of every other clip set in the repository (benchmarks/data, assets, assets/eval)."""
+    root = ROOT.parent.parent
+    files = [*(root / "benchmarks" / "data").glob("*.txt"), *(root / "assets").glob("*.txt"),
+             *(root / "assets" / "eval").glob("*.txt")]
+    return sorted({f.read_text(encoding="utf-8").strip() for f in files})
+
+
 def write_readme(name: str, voices: list[str], n: int) -> None:
-    role = ("TUNE set: the only clips used to choose between compression recipes and hyper-parameters."
-            if name == "tune" else
-            "TEST set: for the final report only. The researcher evaluated only the uncompressed model on it, "
-            "once, as a sanity check; nothing was chosen by looking at these clips.")
+    role = {"tune": "TUNE set: the only clips used to choose between compression recipes and hyper-parameters.",
+            "test": "TEST set: for the final report only. The researcher evaluated only the uncompressed model on it, "
+                    "once, as a sanity check; nothing was chosen by looking at these clips. (Rounds 1-3 of the "
+                    "fidelity study each reported on it, so it has been looked at three times: see test2.)",
+            "test2": "FRESH TEST set (session 5), made because `test` had been looked at in three rounds: written "
+                     "before any model transcribed it; round 4 of `benchmarks/fidelity_study.py` chooses on tune "
+                     "and reports on these clips once. New sentences; a new voice (espeak en-us+f2) and new "
+                     "variants (flite awb at speed 0.9, espeak en-gb+f3 with white noise at 20 dB SNR, flite slt "
+                     "pitched down 150 cents, festival kal at speed 1.1)."}[name]
     lines = [f"# Evaluation clips: {name}", "", role, "",
              f"{n} clips, {len(voices)} voices x {PER_VOICE} sentences, every clip a different sentence "
-             "(tune and test sentences are disjoint, and disjoint from `benchmarks/data` and `assets/`).",
+             "(the sentences of tune, test and test2 are disjoint from each other and from `benchmarks/data`, `assets/` and "
+             "`assets/eval`: the script checks).",
              "Files: `<voice>_<nn>.wav` (16 kHz mono 16-bit PCM, 0.25 s silence each end, peak -1 dBFS before any "
              "added noise) and `<voice>_<nn>.txt` (the reference). Generated deterministically by "
              "`benchmarks/make_clips.py`. Clip-dropping rule, fixed before looking: none dropped.",
              "Never compute a compression from these clips (the project is data-free).", "",
-             "| voice | command | in tune | in test |", "|---|---|---|---|"]
+             "| voice | command | in tune | in test | in test2 |", "|---|---|---|---|---|"]
+    yes = lambda v, group: "yes" if v in group else "no"  # noqa: E731
     for v in voices:
-        held = (" (held out: test only)" if v in HELD_OUT else
-                " (unmodified: test only; tune has a sox variant of this voice)" if v not in TUNE_VOICES else "")
-        lines.append(f"| `{v}` | `{voice_command(v)}` | {'yes' if v in TUNE_VOICES else 'no'} | "
-                     f"{'yes' if v in TEST_VOICES else 'no'}{held} |")
-    lines += ["", "Held-out voices/variants (test only): " + ", ".join(f"`{v}`" for v in HELD_OUT) + ".",
-              "Tune-only variants: " + ", ".join(f"`{v}`" for v in TUNE_VOICES if v not in TEST_VOICES) + ".", ""]
+        lines.append(f"| `{v}` | `{voice_command(v)}` | {yes(v, TUNE_VOICES)} | {yes(v, TEST_VOICES)} | "
+                     f"{yes(v, TEST2_VOICES)} |")
+    if name == "test":
+        lines += ["", "Held-out voices/variants (test only): " + ", ".join(f"`{v}`" for v in HELD_OUT) + "."]
+    lines += ["", "Voices and variants never in tune: "
+              + ", ".join(f"`{v}`" for v in voices if v not in TUNE_VOICES) + ".", ""]
     (ROOT / name / "README.md").write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -242,10 +324,14 @@ def main() -> None:
     for tool in ("espeak-ng", "flite", "text2wave", "sox"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed (apt-get install espeak-ng flite festival sox)")
-    assert not set(TUNE_SENTENCES) & set(TEST_SENTENCES)
-    for s in TUNE_SENTENCES + TEST_SENTENCES:
+    sets = {"tune": (TUNE_VOICES, TUNE_SENTENCES), "test": (TEST_VOICES, TEST_SENTENCES),
+            "test2": (TEST2_VOICES, TEST2_SENTENCES)}
+    everything = TUNE_SENTENCES + TEST_SENTENCES + TEST2_SENTENCES + _other_sentences()
+    assert len(set(map(_norm, everything))) == len(everything), "a sentence is used twice"
+    for s in TUNE_SENTENCES + TEST_SENTENCES + TEST2_SENTENCES:
         assert 6 <= len(s.split()) <= 16 and not any(c.isdigit() for c in s), s
-    for name, voices, sents in (("tune", TUNE_VOICES, TUNE_SENTENCES), ("test", TEST_VOICES, TEST_SENTENCES)):
+    names = sys.argv[1:] or list(sets)  # e.g. `make_clips.py test2` writes only that set
+    for name, (voices, sents) in ((n, sets[n]) for n in names):
         w = write_set(name, voices, sents)
         write_readme(name, voices, len(w))
         print(f"{name}: {len(w)} clips -> {ROOT / name}")
