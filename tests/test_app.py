@@ -411,3 +411,30 @@ def test_method_options_reach_the_compression_and_bad_ones_are_refused(tiny_sess
     with pytest.raises(Exception) as excinfo:
         client.predict("kmeans-fold", 0, "foldable", "{variance: true}", api_name="/compress")
     assert "not valid JSON" in _error_text(excinfo)
+
+
+def test_vocabulary_choice_shrinks_the_decoder_and_marks_a_change_stale(tiny_session):
+    """The Decoder vocabulary radio reaches compress(): the status names the tokens kept and the parameters removed
+    grow by the embedding rows; with every slider at K = C the vocabulary alone may be compressed."""
+    client = tiny_session  # 30 % on every layer
+    plain = client.predict("kmeans", 0, "channels", "", "all", api_name="/compress")[0]
+    latin = client.predict("kmeans", 0, "channels", "", "latin", api_name="/compress")[0]
+    removed = lambda s: float(re.search(r"\*\*([\d.]+)% of all the model's parameters", s).group(1))  # noqa: E731
+    assert "Decoder vocabulary" not in plain
+    assert "Decoder vocabulary: 43,007 of 51,865 tokens kept (latin)" in latin
+    assert removed(latin) - removed(plain) == pytest.approx(100 * 8858 * 64 / 3_705_152, abs=0.02)
+    client.predict(0.0, "uniform", api_name="/set_all_sliders")
+    with pytest.raises(Exception) as excinfo:
+        client.predict("kmeans", 0, "channels", "", "all", api_name="/compress")
+    assert "nothing to compress" in _error_text(excinfo)
+    only = client.predict("kmeans", 0, "channels", "", "ascii", api_name="/compress")[0]
+    assert "40,357 of 51,865 tokens kept (ascii)" in only
+    assert removed(only) == pytest.approx(100 * (51_865 - 40_357) * 64 / 3_705_152, abs=0.01)
+
+
+def test_vocabulary_is_refused_for_ctc_models(server):
+    client = _client(server)
+    client.predict("tiny:ctc", 0.3, "uniform", api_name="/load_model")
+    with pytest.raises(Exception) as excinfo:
+        client.predict("kmeans", 0, "channels", "", "latin", api_name="/compress")
+    assert "only be trimmed in Whisper" in _error_text(excinfo) and "All tokens" in _error_text(excinfo)

@@ -340,3 +340,17 @@ def test_method_options_box_follows_the_method(page):
     _choose_method(page, "k-means clustering (paper)")
     options.wait_for(state="hidden")
     assert foldable.is_checked()  # the paper's k-means works on either: the user's choice stays
+
+
+def test_vocabulary_choice_compresses_and_goes_stale_when_changed(page):
+    """Choosing Latin-script tokens compresses the decoder vocabulary too (the status says how many tokens stay);
+    choosing another vocabulary afterwards warns that the compressed model is the previous one."""
+    page.get_by_label("Latin-script tokens only", exact=False).check()
+    page.get_by_role("button", name="3 · Compress").click()
+    page.get_by_text("Decoder vocabulary: 43,007 of 51,865 tokens kept").wait_for()
+    stale = page.locator("#pl-stale")
+    assert "vocabulary choice changed" not in stale.inner_text()
+    page.get_by_label("All tokens (every language)").check()
+    page.get_by_text("The vocabulary choice changed since you pressed Compress").wait_for()
+    page.get_by_label("Latin-script tokens only", exact=False).check()
+    page.wait_for_function("() => !document.querySelector('#pl-stale').innerText.includes('vocabulary choice')")

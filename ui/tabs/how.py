@@ -45,6 +45,11 @@ Attention has units that fold too, head by head, without touching the residual s
   and d' share a centroid (q_d = q_d'), then *q_d k_d + q_d' k_d' = q_d (k_d + k_d')*: q_proj keeps one row
   and k_proj the **sum of the two rows**. The softmax scale stays the original 1/√(head size).
   (`lowrank-qk` goes further: it keeps each head's best low-rank score form.)
+* **A smaller vocabulary (Whisper).** Whisper writes with 51,865 tokens from about 100 languages; its token
+  embedding, shared with the output layer, is 37 % of Whisper-base. Keeping only the tokens of the scripts
+  you will transcribe (*Decoder vocabulary*: Latin script, or ASCII for English) removes those rows, decided
+  from the tokenizer alone. Token ids stay the same; the removed ones simply can never be written, so a
+  transcript changes only where the original would have used a removed token.
 * **Compensation without data.** `predictive` asks which FFN neurons the others predict best under a
   Gaussian model of the LayerNorm output (built from the weights alone), removes those, and adds each one's
   predictable part to its best predictor's fc2 column and fc2's bias.
