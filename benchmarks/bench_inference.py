@@ -1,6 +1,7 @@
 """Original vs compressed (folded) Whisper-base: size on disk, encoder latency, transcription latency.
 
 Usage:  python benchmarks/bench_inference.py [--sparsities 0.3,0.5] [--preset ffn] [--method kmeans] [--repeats 5]
+        python benchmarks/bench_inference.py --sparsities 0 --vocabulary latin   # the decoder vocabulary alone
 
 Runs are interleaved (original, compressed, original, ...) so that both see the same machine load;
 the median of each is reported, with the ratio compressed / original.
@@ -53,6 +54,7 @@ def main() -> None:
     p.add_argument("--preset", default="ffn")
     p.add_argument("--method", default="kmeans")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--vocabulary", default=None, help="also keep only this script's decoder tokens (latin, ascii)")
     p.add_argument("--clip", default=str(ROOT / "assets" / "clip1.wav"))
     args = p.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu")
@@ -64,7 +66,8 @@ def main() -> None:
         encoder_latency(m, feats), transcribe_latency(m, audio)
     rows = []
     for s in [float(x) for x in args.sparsities.split(",")]:
-        small = compress(original, CompressionConfig(method=args.method, sparsity=s, preset=args.preset))
+        small = compress(original, CompressionConfig(method=args.method, sparsity=s, preset=args.preset,
+                                                    vocabulary=args.vocabulary))
         encoder_latency(small, feats), transcribe_latency(small, audio)
         enc_o, enc_c, tr_o, tr_c = [], [], [], []
         for _ in range(args.repeats):
@@ -77,7 +80,8 @@ def main() -> None:
         size = size_report(small)
         rows.append((s, size, disk_bytes(small), statistics.median(enc_o), statistics.median(enc_c),
                      statistics.median(tr_o), statistics.median(tr_c), text_o, text_c))
-    print(f"\nmodel {args.model}, method {args.method}, preset {args.preset}, clip {Path(args.clip).name}, "
+    print(f"\nmodel {args.model}, method {args.method}, preset {args.preset}, vocabulary {args.vocabulary or 'all'}, "
+          f"clip {Path(args.clip).name}, "
           f"median of {args.repeats} interleaved runs")
     header = (f"{'sparsity':>8s} {'params':>12s} {'ratio':>6s} {'disk MB':>8s} {'ratio':>6s} "
               f"{'enc orig s':>10s} {'enc comp s':>10s} {'speedup':>7s} {'asr orig s':>10s} {'asr comp s':>10s} {'speedup':>7s}")
