@@ -230,18 +230,25 @@ def test_evaluate_restore_and_download_the_history(client, tmp_path):
     client.predict("kmeans", 0, api_name="/compress")
     summary, chart, points = client.predict(api_name="/evaluate_plan")
     assert "Plan #2" in summary and points["value"] == 2 and len(points["choices"]) == 2
+    client.predict("kmeans", 0, "channels", "", "latin", api_name="/compress")  # plan #2 + Latin vocabulary
+    summary, chart, points = client.predict(api_name="/evaluate_plan")
+    assert "Plan #3" in summary and "+ latin vocabulary" in points["choices"][-1][0]
 
     json_path, csv_path = client.predict(api_name="/download_history")
     history = json.loads(Path(json_path).read_text())
-    assert [p["n"] for p in history] == [1, 2] and [p["method"] for p in history] == ["magnitude", "kmeans"]
+    assert [p["n"] for p in history] == [1, 2, 3] and [p["method"] for p in history] == ["magnitude", "kmeans", "kmeans"]
+    assert [p["vocabulary"] for p in history] == [None, None, "latin"]
+    assert history[2]["params_removed"] > history[1]["params_removed"] and history[2]["plan"] == history[1]["plan"]
     layers = tiny_layers()
     assert history[0]["plan"] == {l.name: k for l, k in Plan.from_sparsity(layers, 0.5, "ffn").active(layers)}
     assert 0 < history[1]["params_removed"] < history[0]["params_removed"]
     rows = Path(csv_path).read_text().splitlines()
-    assert rows[0].startswith("n,model,method") and len(rows) == 3
+    assert rows[0].startswith("n,model,method") and len(rows) == 4
 
-    summary, editor, stale, method = client.predict(1, api_name="/restore_plan")  # plan #1 back on the sliders
-    assert method["value"] == "magnitude"
+    *_, vocabulary = client.predict(3, api_name="/restore_plan")
+    assert vocabulary["value"] == "latin"
+    summary, editor, stale, method, vocabulary = client.predict(1, api_name="/restore_plan")  # plan #1 on the sliders
+    assert method["value"] == "magnitude" and vocabulary["value"] == "all"
     assert {n: k for n, k in slider_values(editor).items() if k < next(l.channels for l in layers if l.name == n)} \
         == history[0]["plan"]
     assert "sliders changed since you pressed Compress" in stale  # the compressed model is plan #2's
@@ -312,6 +319,14 @@ def test_reference_points_join_the_history(client):
     assert history[0]["plan"] == {l.name: k for l, k in
                                   Plan.from_sparsity(layers, DEFAULT_SPARSITY, DEFAULT_PRESET).active(layers)}
     assert history[2]["units"] == "foldable" and all(".encoder." in n and n.endswith("fc1") for n in history[2]["plan"])
+    # the recommended point uses the recommended allocation (round 4 of the study: per-layer "auto")
+    from prunelab import CompressionConfig
+    from ui.state import get_model
+
+    model = get_model("tiny:whisper")
+    auto = CompressionConfig(method="recommended", sparsity=DEFAULT_SPARSITY).resolve_plan(layers, model.model,
+                                                                                            cache_key=model.spec)
+    assert history[2]["plan"] == {l.name: k for l, k in auto.active(layers)}
 
 
 def test_reference_points_are_drawn_hollow_and_left_out_of_the_front():

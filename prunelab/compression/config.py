@@ -18,9 +18,10 @@ from .layers import LayerInfo
 from .plan import Plan, check_preset, check_units
 from .vocabulary import check_script
 
-RECOMMENDED = {"method": "predictive", "allocate": "uniform", "preset": "encoder-fc1", "units": "foldable"}
-"""The setting chosen on the tune clips by the fixed rule of ``benchmarks/fidelity_study.py`` (lowest mean tune
-WER over 10/20/30 % of the encoder FFN neurons; see ``benchmarks/WER_STUDY.md`` for its test-set WER):
+RECOMMENDED = {"method": "predictive", "allocate": "auto", "preset": "encoder-fc1", "units": "foldable"}
+"""The setting chosen on the tune clips by the fixed rules of ``benchmarks/fidelity_study.py`` (round 1: the
+method with the lowest mean tune WER over 10/20/30 % of the encoder FFN neurons; round 4: the per-layer "auto"
+allocation, mean tune WER 49.3 vs 62.3 uniform; see ``benchmarks/WER_STUDY.md`` for the test-set WER):
 method, layer allocation, the layers it was measured on, and what its K counts. ``"recommended"`` resolves to
 it; preset, allocation and units apply where the caller gives none."""
 

@@ -19,7 +19,7 @@ import gradio as gr
 
 from ..events import HEAVY, guard
 from ..figures import Plot
-from ..lib import RECOMMENDED, CompressionConfig, Plan, compress, load_eval_set, plots, transcribe_batch, wer
+from ..lib import RECOMMENDED, CompressionConfig, compress, load_eval_set, plots, transcribe_batch, wer
 from ..session import require_compressed, require_model, session_file
 from ..settings import ASSETS, method_label
 from ..state import LAYER_CACHE
@@ -71,7 +71,9 @@ def original_wer(model, audios: list[str], refs: list[str], report) -> float:
 
 
 def point_label(p: dict) -> str:
-    return (f"#{p['n']}{' (reference)' if p.get('reference') else ''} · {method_label(p['method'])} · {100 * p['params_removed']:.2f}% removed · "
+    return (f"#{p['n']}{' (reference)' if p.get('reference') else ''} · {method_label(p['method'])}"
+            + (f" + {p['vocabulary']} vocabulary" if p.get("vocabulary") else "")
+            + f" · {100 * p['params_removed']:.2f}% removed · "
             f"WER {100 * p['wer']:.1f}% (original {100 * p['wer_original']:.1f}%)")
 
 
@@ -87,7 +89,7 @@ def score(original, compressed, layers, plan: dict, method: str, seed: int, hist
             "units": c.get("units", "channels"), "params_removed": float(c["params_removed"]),
             "wer": float(wer(refs, hyps)), "wer_original": float(wer_a), "clips": len(audios),
             "plan": {n: int(k) for n, k in plan.items() if n in by_name and k < by_name[n].channels},
-            "reference": reference}
+            "reference": reference, "vocabulary": (c.get("vocabulary") or {}).get("script")}
 
 
 @guard
@@ -109,13 +111,14 @@ def on_evaluate(sess, history: list[dict] | None, progress=gr.Progress()):
     return history, summary, *_history_views(history, original.spec)
 
 
-REFERENCES = [  # (label, method, preset or None for the one chosen, units)
-    ("kmeans", "kmeans", None, "channels"),
-    ("magnitude", "magnitude", None, "channels"),
-    ("recommended", RECOMMENDED["method"], RECOMMENDED["preset"], RECOMMENDED["units"]),
+REFERENCES = [  # (label, method, preset or None for the one chosen, units, allocation)
+    ("kmeans", "kmeans", None, "channels", "uniform"),
+    ("magnitude", "magnitude", None, "channels", "uniform"),
+    ("recommended", RECOMMENDED["method"], RECOMMENDED["preset"], RECOMMENDED["units"], RECOMMENDED["allocate"]),
 ]
 """The reference points: the paper's k-means and structured magnitude on the chosen preset, and the
-recommended setting (predictive fold of the encoder's FFN neurons), all at the global sparsity."""
+recommended setting (predictive fold of the encoder's FFN neurons, its own allocation), all at the global
+sparsity."""
 
 
 @guard
@@ -126,11 +129,12 @@ def on_references(sparsity: float, preset: str, sess, history: list[dict] | None
     if not 0 < sparsity < 1:
         raise gr.Error("Set a global sparsity above 0 on the Compress tab first.")
     history = list(history or [])
-    for r, (label, method, ref_preset, units) in enumerate(REFERENCES):
+    for r, (label, method, ref_preset, units, alloc) in enumerate(REFERENCES):
         progress((r, len(REFERENCES)), desc=f"Reference {label}: compressing …", unit="settings")
-        plan = Plan.from_sparsity(layers, sparsity, ref_preset or preset, units=units)
-        compressed = compress(original, CompressionConfig(method=method, plan=plan, units=units), cache=LAYER_CACHE)
-        point = score(original, compressed, layers, plan.clusters, method, 0,
+        config = CompressionConfig(method=method, sparsity=sparsity, preset=ref_preset or preset, units=units,
+                                   allocate=alloc)
+        compressed = compress(original, config, cache=LAYER_CACHE)
+        point = score(original, compressed, layers, compressed.compression["plan"], method, 0,
                       history, lambda i, n, m, r=r: progress((r, len(REFERENCES)), desc=f"Reference {label}: {m}"),
                       reference=True)
         history.append(point)
@@ -151,7 +155,7 @@ def _history_views(history: list[dict], spec: str | None):
 
 @guard
 def on_restore(n: Any, history: list[dict] | None, sess, rev: int):
-    """Put a history point's plan on the sliders and its method in the Method dropdown."""
+    """Put a history point's plan on the sliders, its method in the Method dropdown and its decoder vocabulary."""
     from .compress import _new_plan
 
     _, layers = require_model(sess)
@@ -162,7 +166,7 @@ def on_restore(n: Any, history: list[dict] | None, sess, rev: int):
         raise gr.Error(f"Plan #{point['n']} was made for {point['model']}; load that model first.")
     out = _new_plan(sess, rev, layers, {l.name: point["plan"].get(l.name, l.channels) for l in layers})
     gr.Info(f"Plan #{point['n']} is on the sliders ({method_label(point['method'])}): press Compress to rebuild it.")
-    return (*out, gr.Dropdown(value=point["method"]))
+    return (*out, gr.Dropdown(value=point["method"]), gr.Radio(value=point.get("vocabulary") or "all"))
 
 
 @guard
@@ -217,6 +221,7 @@ def wire(t: TuningTab, sess: gr.State, rev: gr.State, compress: CompressTab) -> 
     t.references_btn.click(on_references, [compress.sparsity, compress.preset, sess, t.history],
                            [t.history, t.result_md, t.history_plot, t.point], api_name="reference_points", **HEAVY)
     t.restore_btn.click(on_restore, [t.point, t.history, sess, rev],
-                        [sess, rev, compress.plan_md, compress.editor, compress.stale_md, compress.method],
+                        [sess, rev, compress.plan_md, compress.editor, compress.stale_md, compress.method,
+                         compress.vocabulary],
                         api_name="restore_plan")
     t.download_btn.click(on_download, t.history, [t.json_out, t.csv_out], api_name="download_history")
