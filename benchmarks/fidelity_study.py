@@ -279,20 +279,22 @@ def cmd_choose4(_: argparse.Namespace) -> None:
 
 
 def cmd_report(_: argparse.Namespace) -> None:
-    """Markdown: the target (a) grid (method x sparsity, tune / test WER) and every row with params_removed."""
-    tune = {r["label"]: r for r in rows_of("tune")}
-    test = {r["label"]: r for r in rows_of("test")}
+    """Markdown: the target (a) grid (method x sparsity, tune / test / test2 WER) and every row with params_removed."""
+    sets = {name: {r["label"]: r for r in rows_of(name)} for name in ("tune", "test", "test2")}
     cell = lambda rows, label: f"{100 * rows[label]['wer']:.1f}" if label in rows else "–"  # noqa: E731
-    print(f"Uncompressed: tune {cell(tune, 'uncompressed')} %, test {cell(test, 'uncompressed')} %.\n")
-    print("| encoder-fc1 | " + " | ".join(f"{s:.0%} tune | {s:.0%} test" for s in SPARSITIES) + " |")
-    print("|---|" + "---|" * (2 * len(SPARSITIES)))
-    for m in CANDIDATES_A:
-        labels = [job(m, "encoder-fc1", s, "foldable" if m == "predictive" else "channels")["label"]
+    print("Uncompressed: " + ", ".join(f"{n} {cell(rows, 'uncompressed')} %" for n, rows in sets.items()) + ".\n")
+    print("| encoder-fc1 | " + " | ".join(f"{s:.0%} {n}" for s in SPARSITIES for n in sets) + " |")
+    print("|---|" + "---|" * (len(sets) * len(SPARSITIES)))
+    for m, alloc in [(m, "uniform") for m in CANDIDATES_A] + [("predictive", "auto")]:
+        labels = [job(m, "encoder-fc1", s, "foldable" if m == "predictive" else "channels", alloc)["label"]
                   for s in SPARSITIES]
-        print(f"| {m} | " + " | ".join(f"{cell(tune, l)} | {cell(test, l)}" for l in labels) + " |")
-    print("\n| setting | params removed (of all) | tune WER % | test WER % |\n|---|---|---|---|")
-    for label, r in tune.items():
-        print(f"| {label} | {100 * r['params_removed']:.2f} % | {cell(tune, label)} | {cell(test, label)} |")
+        name = m + ("" if alloc == "uniform" else f" ({alloc})")
+        print(f"| {name} | " + " | ".join(cell(rows, l) for l in labels for rows in sets.values()) + " |")
+    print("\n| setting | params removed (of all) | " + " | ".join(f"{n} WER %" for n in sets) + " |")
+    print("|---|---|" + "---|" * len(sets))
+    for label, r in sets["tune"].items():
+        print(f"| {label} | {100 * r['params_removed']:.2f} % | "
+              + " | ".join(cell(rows, label) for rows in sets.values()) + " |")
 
 
 def main() -> None:
