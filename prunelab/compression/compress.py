@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from ..errors import PlanError
 from ..groups import FoldedUnit, LayerResult, UnitContext, concat_groups
 from ..methods import get_method
-from ..modules import ClusteredLinear, fold_ffn, module_record, to_module
+from ..modules import ClusteredLinear, empty_linear, fold_ffn, module_record, to_module
 from ..progress import Progress
 from ..speech_model import SpeechModel
 from .cache import LayerCache
@@ -219,8 +219,7 @@ def unit_context(model: nn.Module, layer: LayerInfo, layers: list[LayerInfo] | N
 
 def _linear(weight: Tensor, bias: Tensor | None, like: nn.Module) -> nn.Linear:
     """A dense layer with these weights, in ``like``'s dtype and device."""
-    layer = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, device=like.weight.device,
-                      dtype=like.weight.dtype)
+    layer = empty_linear(weight.shape[1], weight.shape[0], bias is not None, like.weight.device, like.weight.dtype)
     with torch.no_grad():
         layer.weight.copy_(weight)
         if bias is not None:

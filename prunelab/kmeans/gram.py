@@ -9,7 +9,9 @@ scatter-add of ``G`` in ``O(N^2)`` instead of an ``O(N K D)`` matrix product (:m
 costs are read off ``G`` as well (:mod:`.ward`).
 
 On CPU small Gram matrices come from BLAS ``syrk`` (half the flops of a product, then a mirror copy),
-run with one BLAS thread; larger ones from a plain product with the caller's torch threads.
+run with one BLAS thread; larger ones from a plain product with the caller's torch threads.  The mirror
+is done in torch on the column-major result (measured at N = 1024: 1.9 ms, against 5.5 ms for numpy's
+``U + U.T`` and another 5 ms for stacking a single item).
 scipy (for ``syrk``) and threadpoolctl are imported only here, when first needed: importing scipy
 takes ~0.3 s, which ``import prunelab`` should not pay.
 """
@@ -18,7 +20,6 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -53,10 +54,11 @@ def gram(X: Tensor) -> Tensor:
         # of CPU after each call, taking a core from whatever runs next
         with _blas_controller().limit(limits=1, user_api="blas"):
             for b in range(B):
-                U = syrk(1.0, X[b].numpy().T, trans=1)  # upper triangle of X X^T, zeros below
-                G = U + U.T
-                np.fill_diagonal(G, np.diagonal(U))
-                out.append(torch.from_numpy(G))
-        return torch.stack(out)
+                U = torch.from_numpy(syrk(1.0, X[b].numpy().T, trans=1))  # upper triangle, zeros below
+                G = U.contiguous()  # (syrk's result is column-major)
+                G.add_(U.T)  # mirror; then the diagonal, which was added twice
+                G.diagonal().copy_(U.diagonal())
+                out.append(G)
+        return out[0].unsqueeze(0) if B == 1 else torch.stack(out)
     with caller_threads(X.device):
         return torch.bmm(X, X.transpose(1, 2))

@@ -28,7 +28,10 @@ from .gram import gram
 from .problem import Problem
 
 #: Unweighted Ward initialisation on CPU uses scipy's C nearest-neighbour chain up to this many points
-#: (faster than torch's vectorised rounds for small N, where rounds merge few pairs each).
+#: (faster than torch's vectorised rounds for small N, where rounds merge few pairs each).  Re-measured
+#: after the rounds' work buffers were reused (one thread, K = 0.8 N / 0.5 N): on low-rank weight-like
+#: rows scipy wins at every N <= 1024 (N = 1024: 30 / 39 ms against 47 / 76 ms); only on i.i.d. random
+#: rows and K = 0.8 N do the rounds win from N = 768 (N = 1024: 27 against 35 ms), so the limit stays.
 WARD_SCIPY_MAX_N = 1024
 
 
@@ -45,7 +48,8 @@ def ward_item_labels(p: Problem, b: int) -> Tensor:
     if p.wl is None and p.dev.type == "cpu" and p.N <= WARD_SCIPY_MAX_N:
         return ward_scipy(p.item_gram(b), p.k)
     G = p.item_gram(b).unsqueeze(0)
-    return ward_rounds(G, None if p.wl is None else p.wl[b : b + 1], p.k)[0]
+    cost = p.scratch(p.N * p.N).view(1, p.N, p.N)
+    return ward_rounds(G, None if p.wl is None else p.wl[b : b + 1], p.k, out=cost)[0]
 
 
 def ward_scipy(G: Tensor, k: int) -> Tensor:
@@ -71,9 +75,9 @@ def ward_scipy(G: Tensor, k: int) -> Tensor:
     return torch.from_numpy(np.unique(up[:N], return_inverse=True)[1].astype(np.int64))
 
 
-def ward_rounds(G: Tensor, wl: Tensor | None, k: int) -> Tensor:
+def ward_rounds(G: Tensor, wl: Tensor | None, k: int, *, out: Tensor | None = None) -> Tensor:
     """Ward cut at ``k`` for ``B`` items at once (``G``: ``[B, N, N]`` Gram matrices, ``wl``: ``[B, N]``
-    masses or None): labels ``[B, N]``.
+    masses or None; ``out``: optional ``[B, N, N]`` work buffer for the cost matrix): labels ``[B, N]``.
 
     Ward's linkage is *reducible*, so pairs of mutual nearest neighbours can be merged in any order
     without changing the dendrogram (the nearest-neighbour-chain theorem).  Clusters live in the
@@ -96,11 +100,12 @@ def ward_rounds(G: Tensor, wl: Tensor | None, k: int) -> Tensor:
     m = torch.ones(BN, dtype=dtype, device=dev) if wl is None else wl.reshape(BN).clone()
     sq = G.diagonal(dim1=1, dim2=2)  # [B, N]
     # cost[b, i, j] = m_i m_j / (m_i + m_j) |c_i - c_j|^2 ; +inf on the diagonal and in dead columns
+    cost = torch.empty_like(G) if out is None else out
     if wl is None:  # (|c_i|^2 + |c_j|^2) / 2 - c_i . c_j
         half = sq * 0.5
-        cost = torch.sub(half.unsqueeze(2), G).add_(half.unsqueeze(1)).clamp_(min=0)
+        torch.sub(half.unsqueeze(2), G, out=cost).add_(half.unsqueeze(1)).clamp_(min=0)
     else:
-        cost = (sq.unsqueeze(2) + sq.unsqueeze(1)).sub_(G, alpha=2).clamp_(min=0)
+        torch.add(sq.unsqueeze(2), sq.unsqueeze(1), out=cost).sub_(G, alpha=2).clamp_(min=0)
         cost.mul_(wl.unsqueeze(2) * wl.unsqueeze(1) / (wl.unsqueeze(2) + wl.unsqueeze(1)))
     cost.diagonal(dim1=1, dim2=2).fill_(inf)
     rows_of = cost.view(BN, N)  # row of global slot g
@@ -189,7 +194,7 @@ def ward_rounds(G: Tensor, wl: Tensor | None, k: int) -> Tensor:
         merged[pb] = True
         redo = torch.nonzero(alive & (merged | merged.index_select(0, nn))).flatten()
         if redo.numel():
-            rv, ri = rows_of.index_select(0, redo).min(1)
+            rv, ri = _row_min(rows_of, redo)
             val.index_copy_(0, redo, rv)
             nn.index_copy_(0, redo, ri + base.index_select(0, redo))
         slot = (item * N).unsqueeze(1) + ar_n.unsqueeze(0)  # [P, N] global slot of (pair's item, r)
@@ -221,3 +226,24 @@ def ward_rounds(G: Tensor, wl: Tensor | None, k: int) -> Tensor:
         up = nxt
     roots = up.view(B, W)[:, :N]
     return torch.stack([torch.unique(roots[b], return_inverse=True)[1] for b in range(B)])
+
+
+#: :func:`_row_min` copies this many rows at a time (in random 1025-d data about half the rows point at a
+#: merged slot each round: copying them all at once was a fresh 32 MB tensor at N = 4096).
+ROW_MIN_CHUNK = 256
+
+
+def _row_min(rows_of: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
+    """(min, first argmin) of the rows ``rows_of[idx]`` (``rows_of``: ``[R, N]``, ``idx``: ``[M]``): two ``[M]``
+    tensors, through one small reused buffer instead of an ``[M, N]`` copy."""
+    M, N = idx.numel(), rows_of.shape[1]
+    if M <= ROW_MIN_CHUNK:
+        return rows_of.index_select(0, idx).min(1)
+    val = torch.empty(M, dtype=rows_of.dtype, device=rows_of.device)
+    arg = torch.empty(M, dtype=torch.long, device=rows_of.device)
+    buf = torch.empty(ROW_MIN_CHUNK, N, dtype=rows_of.dtype, device=rows_of.device)
+    for s in range(0, M, ROW_MIN_CHUNK):
+        e = min(s + ROW_MIN_CHUNK, M)
+        chunk = torch.index_select(rows_of, 0, idx[s:e], out=buf[: e - s])
+        torch.min(chunk, 1, out=(val[s:e], arg[s:e]))
+    return val, arg

@@ -85,3 +85,36 @@ def test_tol_and_max_iter():
     for r in (r1, loose):
         c = r.labels[0]
         torch.testing.assert_close(r.centroids[c], x[r.labels == c].mean(0), atol=1e-5, rtol=1e-5)
+
+
+def test_problem_scratch_is_one_buffer_grown_on_demand():
+    from prunelab.kmeans.problem import Problem
+
+    p = Problem.build(torch.randn(1, 10, 3), 4, None, use_gram=True)
+    a = p.scratch(50)
+    assert a.shape == (50,) and a.dtype == torch.float32
+    b = p.scratch(20)
+    assert b.data_ptr() == a.data_ptr()  # reused, not reallocated
+    c = p.scratch(200)
+    assert c.numel() == 200 and p.scratch(100).data_ptr() == c.data_ptr()
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_incremental_updates_equal_full_recomputation(weighted, monkeypatch):
+    # lloyd_incremental_item recomputes only the changed clusters' scores; forcing a full recomputation
+    # every iteration (no cluster counts as few) must give the same labels, centroids and iterations
+    import prunelab.kmeans.lloyd as lloyd
+    from prunelab.kmeans.problem import Problem
+    from prunelab.kmeans.seeding import kmeanspp_seeds
+
+    x = blobs(n=300, d=8, centers=12, dtype=torch.float64)
+    w = torch.rand(300, generator=torch.Generator().manual_seed(1), dtype=torch.float64) + 0.3 if weighted else None
+    xc = x - x.mean(0)
+    p = Problem.build(xc.unsqueeze(0), 40, None if w is None else w.unsqueeze(0), use_gram=True)
+    seeds = kmeanspp_seeds(p, 3)[0]
+    inc = lloyd.lloyd_incremental_item(p, 0, 100, 0.0, seeds=seeds)
+    assert inc[2] >= 3  # several iterations: the incremental branch ran
+    monkeypatch.setattr(lloyd.torch, "unique", lambda t, **kw: torch.arange(40))  # every cluster "changed"
+    full = lloyd.lloyd_incremental_item(p, 0, 100, 0.0, seeds=seeds)
+    assert torch.equal(inc[1], full[1]) and inc[2] == full[2]
+    torch.testing.assert_close(inc[0], full[0])

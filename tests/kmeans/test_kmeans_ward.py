@@ -119,3 +119,26 @@ def test_ward_init_beats_kmeanspp_average_at_high_k(frac):
     assert result.inertia <= direct_inertia(x, KMeansResult(
         torch.zeros(k, 65).index_add_(0, lab, x) / torch.bincount(lab, minlength=k)[:, None].float(), lab, 0.0, 0
     )) * (1 + 1e-5)
+
+
+@pytest.mark.parametrize("m", [0, 3, 10, 23])
+def test_row_min_in_chunks_equals_a_copy(m, monkeypatch):
+    # the redo rows' minima go through a small reused buffer; same values and first-minimum ties
+    monkeypatch.setattr(ward, "ROW_MIN_CHUNK", 4)
+    g = torch.Generator().manual_seed(0)
+    rows = torch.randint(0, 5, (30, 17), generator=g).float()  # many ties
+    idx = torch.randperm(30, generator=g)[:m]
+    val, arg = ward._row_min(rows, idx)
+    ref_val, ref_arg = rows.index_select(0, idx).min(1)
+    assert torch.equal(val, ref_val) and torch.equal(arg, ref_arg)
+
+
+def test_ward_writes_its_cost_matrix_into_the_problems_scratch_buffer(monkeypatch):
+    # the [N, N] cost matrix is lent by the problem (then Lloyd's scores reuse it); same partition as a
+    # fresh buffer
+    monkeypatch.setattr(ward, "WARD_SCIPY_MAX_N", 0)
+    x = weight_like(n=120, d=30, dtype=torch.float64)
+    p = Problem.build((x - x.mean(0)).unsqueeze(0), 80, None, use_gram=True)
+    lab = ward.ward_item_labels(p, 0)
+    assert p._scratch is not None and p._scratch.numel() == 120 * 120
+    assert torch.equal(lab, ward.ward_rounds(p.G, None, 80)[0])
