@@ -354,3 +354,13 @@ def test_vocabulary_choice_compresses_and_goes_stale_when_changed(page):
     page.get_by_text("The vocabulary choice changed since you pressed Compress").wait_for()
     page.get_by_label("Latin-script tokens only", exact=False).check()
     page.wait_for_function("() => !document.querySelector('#pl-stale').innerText.includes('vocabulary choice')")
+    # both changed: both warnings; the vocabulary put back: the sliders' warning stays
+    set_global(page, 0.6)
+    page.get_by_role("button", name="Set all sliders").click()
+    page.get_by_text("The sliders changed since you pressed Compress").wait_for()
+    page.get_by_label("ASCII tokens only", exact=False).check()
+    page.get_by_text("The vocabulary choice changed since you pressed Compress").wait_for()
+    assert "sliders changed" in stale.inner_text()
+    page.get_by_label("Latin-script tokens only", exact=False).check()
+    page.wait_for_function("() => !document.querySelector('#pl-stale').innerText.includes('vocabulary choice')")
+    assert "sliders changed" in stale.inner_text()

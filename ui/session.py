@@ -44,6 +44,8 @@ class Session:
     config: CompressionConfig | None = None
     """The whole config the compressed model was made with (plan, method, seed, units, options): what
     rebuilds it if the store set it aside."""
+    vocabulary: str = "all"
+    """The decoder vocabulary chosen on screen ("all", "latin", "ascii"), compared with the config's."""
 
     def k(self, layer: LayerInfo) -> int:
         """The layer's K in the plan being edited (C when it is not compressed)."""

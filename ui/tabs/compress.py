@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -246,6 +246,7 @@ def on_compress(method: str, seed: float, sess: Session, units: str = "channels"
     compressed = compress(model, config, cache=LAYER_CACHE, progress=report)
     seconds = time.perf_counter() - t0
     sess = keep_compressed(sess, compressed, config, seconds)  # rebuilt from config if set aside for memory
+    sess = replace(sess, vocabulary=vocabulary or "all")
     before, after = size_report(model), size_report(compressed)
     c = compressed.compression
     defaults = asdict(type(config.options)())
@@ -265,15 +266,15 @@ def on_compress(method: str, seed: float, sess: Session, units: str = "channels"
             plots.size_chart(before, after), size_table(before, after, c, layers), "")
 
 
-def on_vocabulary(vocabulary: str, sess: Session) -> str:
-    """A warning when the vocabulary choice differs from the one the session's compressed model was made with."""
-    if sess is None or not sess.compressed or sess.config is None:
-        return gr.skip()
-    made = sess.config.vocabulary or "all"
-    if made == vocabulary:
-        return ""
-    return ("⚠️ **The vocabulary choice changed since you pressed Compress.** Listen & compare and the download "
-            "still use the previous model: press **Compress** to apply it.")
+@guard
+def on_vocabulary(vocabulary: str, sess: Session):
+    """A new decoder vocabulary choice: remembered in the session, and the stale note says whether the compressed
+    model was made with another one."""
+    if sess is None or not sess.spec:
+        return gr.skip(), gr.skip()
+    sess = replace(sess, vocabulary=vocabulary if vocabulary in VOCABULARY_CHOICES.values() else "all")
+    _, layers = require_model(sess)
+    return sess, sliders.stale_note(sess, layers)
 
 
 def size_table(before, after, compression: dict, layers: list[LayerInfo]) -> list[list[Any]]:
@@ -410,7 +411,7 @@ def wire(demo: gr.Blocks, t: CompressTab, sess: gr.State, rev: gr.State, changes
 
     # the progress bar is drawn over the status: the old status goes first, so the two never overlap
     t.compress_btn.click(None, None, [t.status_md, t.stale_md], js=CLEAR_STATUS_JS, **PRIVATE)
-    t.vocabulary.change(on_vocabulary, [t.vocabulary, sess], t.stale_md, **INSTANT)
+    t.vocabulary.change(on_vocabulary, [t.vocabulary, sess], [sess, t.stale_md], **INSTANT)
     t.compress_btn.click(on_compress, [t.method, t.seed, sess, t.units, t.options, t.vocabulary],
                          [sess, t.status_md, changes.sparsity_plot, changes.distortion_plot, changes.size_plot,
                           changes.size_df, t.stale_md],

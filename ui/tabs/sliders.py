@@ -147,7 +147,8 @@ def edited_clusters(layers: list[LayerInfo], sent: Any) -> dict[str, int]:
 
 
 def stale_note(sess: Session, layers: list[LayerInfo]) -> str:
-    """A warning when the session has a compressed model made with another plan than the sliders', else ''."""
+    """A warning when the session has a compressed model made with another plan than the sliders' or another
+    decoder vocabulary than the one chosen, else ''."""
     if not sess.compressed or sess.compressed_plan is None:
         return ""
     from .compress import foldable_plan  # the plan Compress builds from the sliders with foldable units
@@ -157,10 +158,14 @@ def stale_note(sess: Session, layers: list[LayerInfo]) -> str:
         return {n: int(k) for n, k in clusters.items() if n in by and k < by[n].channels}
 
     made = active(sess.compressed_plan)
-    if made in (active(sess.clusters), active(foldable_plan(layers, sess.clusters)[0].clusters)):
-        return ""
-    return ("⚠️ **The sliders changed since you pressed Compress.** Listen & compare and the download still use "
-            "the model compressed with the previous plan: press **Compress** to apply the new one.")
+    notes = []
+    if made not in (active(sess.clusters), active(foldable_plan(layers, sess.clusters)[0].clusters)):
+        notes.append("⚠️ **The sliders changed since you pressed Compress.** Listen & compare and the download still "
+                     "use the model compressed with the previous plan: press **Compress** to apply the new one.")
+    if sess.config is not None and (sess.config.vocabulary or "all") != sess.vocabulary:
+        notes.append("⚠️ **The vocabulary choice changed since you pressed Compress.** Listen & compare and the "
+                     "download still use the previous model: press **Compress** to apply it.")
+    return " ".join(notes)
 
 
 @guard
