@@ -352,6 +352,15 @@ def test_vocabulary_choice_compresses_and_goes_stale_when_changed(page):
     assert "vocabulary choice changed" not in stale.inner_text()
     page.get_by_label("All tokens (every language)").check()
     page.get_by_text("The vocabulary choice changed since you pressed Compress").wait_for()
+    # Listen & compare says which setting the compressed model no longer matches
+    page.get_by_role("tab", name="Listen & compare").click()
+    page.get_by_label("… or pick an example clip").click()
+    page.get_by_role("option", name="clip1").click()
+    page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('flowers'))")
+    page.get_by_role("button", name="Transcribe with both models").click()
+    page.get_by_text("made before the vocabulary choice last changed").wait_for()
+    assert "the sliders" not in page.get_by_text("made before the vocabulary choice").inner_text()
+    page.get_by_role("tab", name="Compress").click()
     page.get_by_label("Latin-script tokens only", exact=False).check()
     page.wait_for_function("() => !document.querySelector('#pl-stale').innerText.includes('vocabulary choice')")
     # both changed: both warnings; the vocabulary put back: the sliders' warning stays

@@ -125,8 +125,10 @@ def on_transcribe(audio, reference: str, sess: Session, progress=gr.Progress()):
                   + (f" — {seconds[1] / seconds[0]:.2f}× the original's time" if seconds[0] else ""))
     reference = (reference or "").strip()
     stale = sliders.stale_note(sess, layers) if compressed is not None else ""
-    note = (" *The compressed model was made before the sliders last changed: press Compress to compare the "
-            "current plan.*" if stale else "")
+    what = " and ".join(w for w, key in (("the sliders", "sliders changed"), ("the vocabulary choice", "vocabulary"))
+                        if key in stale)
+    note = (f" *The compressed model was made before {what} last changed: press Compress to compare the current "
+            "setting.*" if stale else "")
     if reference:
         wer_a = wer(reference, text_a)
         if compressed is None:
