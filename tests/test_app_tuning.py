@@ -6,6 +6,7 @@ The browser side (requests counted, sliders shown, headers, stale lines) is in t
 """
 from __future__ import annotations
 
+import csv
 import json
 import re
 import sys
@@ -244,6 +245,8 @@ def test_evaluate_restore_and_download_the_history(client, tmp_path):
     assert 0 < history[1]["params_removed"] < history[0]["params_removed"]
     rows = Path(csv_path).read_text().splitlines()
     assert rows[0].startswith("n,model,method") and len(rows) == 4
+    table = list(csv.DictReader(rows))
+    assert [r["vocabulary"] for r in table] == ["", "", "latin"] and table[2]["method"] == "kmeans"
 
     *_, vocabulary = client.predict(3, api_name="/restore_plan")
     assert vocabulary["value"] == "latin"

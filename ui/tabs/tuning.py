@@ -177,7 +177,7 @@ def on_download(history: list[dict] | None):
     path_json = session_file("prunelab-tuning-history.json")
     path_json.write_text(json.dumps(history, indent=1), encoding="utf-8")
     path_csv = path_json.with_suffix(".csv")
-    fields = ["n", "model", "method", "seed", "units", "params_removed", "wer", "wer_original", "clips",
+    fields = ["n", "model", "method", "seed", "units", "vocabulary", "params_removed", "wer", "wer_original", "clips",
               "layers_compressed"]
     with open(path_csv, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=fields)
