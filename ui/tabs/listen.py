@@ -124,11 +124,9 @@ def on_transcribe(audio, reference: str, sess: Session, progress=gr.Progress()):
         time_b = (f"{seconds[1]:.2f} s for {dur:.1f} s of audio{how}"
                   + (f" — {seconds[1] / seconds[0]:.2f}× the original's time" if seconds[0] else ""))
     reference = (reference or "").strip()
-    stale = sliders.stale_note(sess, layers) if compressed is not None else ""
-    what = " and ".join(w for w, key in (("the sliders", "sliders changed"), ("the vocabulary choice", "vocabulary"))
-                        if key in stale)
-    note = (f" *The compressed model was made before {what} last changed: press Compress to compare the current "
-            "setting.*" if stale else "")
+    changed = sliders.changed_settings(sess, layers) if compressed is not None else []
+    note = (f" *The compressed model was made before {' and '.join(changed)} last changed: press Compress to compare "
+            "the current setting.*" if changed else "")
     if reference:
         wer_a = wer(reference, text_a)
         if compressed is None:

@@ -146,11 +146,20 @@ def edited_clusters(layers: list[LayerInfo], sent: Any) -> dict[str, int]:
     return out
 
 
-def stale_note(sess: Session, layers: list[LayerInfo]) -> str:
-    """A warning when the session has a compressed model made with another plan than the sliders' or another
-    decoder vocabulary than the one chosen, else ''."""
+STALE_NOTES = {
+    "the sliders": "⚠️ **The sliders changed since you pressed Compress.** Listen & compare and the download still use "
+                   "the model compressed with the previous plan: press **Compress** to apply the new one.",
+    "the vocabulary choice": "⚠️ **The vocabulary choice changed since you pressed Compress.** Listen & compare and the "
+                             "download still use the previous model: press **Compress** to apply it.",
+}
+"""The warning for each setting that can differ from the compressed model's (keys: :func:`changed_settings`)."""
+
+
+def changed_settings(sess: Session, layers: list[LayerInfo]) -> list[str]:
+    """Which settings on screen differ from those the session's compressed model was made with: "the sliders"
+    (another plan) and/or "the vocabulary choice"; [] without a compressed model."""
     if not sess.compressed or sess.compressed_plan is None:
-        return ""
+        return []
     from .compress import foldable_plan  # the plan Compress builds from the sliders with foldable units
 
     def active(clusters: Mapping[str, int]) -> dict[str, int]:
@@ -158,14 +167,17 @@ def stale_note(sess: Session, layers: list[LayerInfo]) -> str:
         return {n: int(k) for n, k in clusters.items() if n in by and k < by[n].channels}
 
     made = active(sess.compressed_plan)
-    notes = []
+    changed = []
     if made not in (active(sess.clusters), active(foldable_plan(layers, sess.clusters)[0].clusters)):
-        notes.append("⚠️ **The sliders changed since you pressed Compress.** Listen & compare and the download still "
-                     "use the model compressed with the previous plan: press **Compress** to apply the new one.")
+        changed.append("the sliders")
     if sess.config is not None and (sess.config.vocabulary or "all") != sess.vocabulary:
-        notes.append("⚠️ **The vocabulary choice changed since you pressed Compress.** Listen & compare and the "
-                     "download still use the previous model: press **Compress** to apply it.")
-    return " ".join(notes)
+        changed.append("the vocabulary choice")
+    return changed
+
+
+def stale_note(sess: Session, layers: list[LayerInfo]) -> str:
+    """A warning for each setting that differs from the compressed model's (:func:`changed_settings`), else ''."""
+    return " ".join(STALE_NOTES[c] for c in changed_settings(sess, layers))
 
 
 @guard
