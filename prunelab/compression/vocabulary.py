@@ -67,8 +67,16 @@ def token_bytes(piece: str) -> bytes | None:
 
 
 def kept_tokens(tokenizer, script: str, vocab_size: int) -> Tensor:
-    """Sorted ids (K,) of the tokens ``script`` keeps among the model's ``vocab_size`` (see the module doc)."""
+    """Sorted ids (K,) of the tokens ``script`` keeps among the model's ``vocab_size`` (see the module doc).
+
+    Computed once per tokenizer object, script and size (reading 51,865 pieces takes ~0.3 s, and the app
+    compresses the same model again and again)."""
     check_script(script)
+    return torch.tensor(_kept_ids(tokenizer, script, vocab_size), dtype=torch.long)
+
+
+@lru_cache(maxsize=8)
+def _kept_ids(tokenizer, script: str, vocab_size: int) -> tuple[int, ...]:
     special = {int(i) for i in getattr(tokenizer, "added_tokens_decoder", {})}
     special |= {int(i) for i in getattr(tokenizer, "all_special_ids", [])}
     pieces = tokenizer.convert_ids_to_tokens(list(range(vocab_size)))
@@ -89,4 +97,4 @@ def kept_tokens(tokenizer, script: str, vocab_size: int) -> Tensor:
                 continue
             if in_script(text, script):
                 keep.append(i)
-    return torch.tensor(keep, dtype=torch.long)
+    return tuple(keep)
