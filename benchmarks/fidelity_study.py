@@ -190,74 +190,78 @@ def rows_of(which: str) -> list[dict]:
     return [r for path in sorted(OUT.glob(f"{which}*.jsonl")) for r in load_rows(path) if r.get("set") == which]
 
 
+def mean_tune_wer(rows: dict[str, dict], jobs: list[dict]) -> float | None:
+    """Mean WER of ``jobs``' rows, or None while one of them has not run."""
+    cells = [rows.get(j["label"]) for j in jobs]
+    return sum(c["wer"] for c in cells) / len(cells) if all(cells) else None
+
+
+def within_3_points(rows: dict[str, dict]) -> list[dict]:
+    """The compressed rows whose WER is within 3 points of the uncompressed row's (target (b))."""
+    base = rows["uncompressed"]["wer"]
+    return [r for r in rows.values() if r["method"] != "none" and r["wer"] <= base + 0.03]
+
+
+def predictive_means(rows: dict[str, dict], allocations: tuple[str, ...]) -> dict[str, float]:
+    """Mean tune WER of predictive on encoder-fc1 over 10/20/30 % per allocation (those whose rows have all run)."""
+    return {a: m for a in allocations if (m := mean_tune_wer(
+        rows, [job("predictive", "encoder-fc1", s, "foldable", a) for s in SPARSITIES])) is not None}
+
+
+def write_choice(name: str, choice: dict) -> None:
+    (OUT / name).write_text(json.dumps(choice, indent=2) + "\n")
+    print(json.dumps(choice, indent=2))
+
+
 def cmd_choose(_: argparse.Namespace) -> None:
     rows = {r["label"]: r for r in rows_of("tune")}
     base = rows["uncompressed"]["wer"]
-    mean_a = {}
-    for m in CANDIDATES_A:
-        cells = [rows.get(job(m, "encoder-fc1", s, "foldable" if m == "predictive" else "channels")["label"])
-                 for s in SPARSITIES]
-        if all(cells):
-            mean_a[m] = sum(c["wer"] for c in cells) / len(cells)
+    mean_a = {m: mean for m in CANDIDATES_A
+              if (mean := mean_tune_wer(rows, [job(m, "encoder-fc1", s, "foldable" if m == "predictive" else "channels")
+                                               for s in SPARSITIES])) is not None}
     best_a = min((m for m in mean_a if m not in ("kmeans", "magnitude")), key=mean_a.get)
-    within = [r for r in rows.values() if r["method"] != "none" and r["wer"] <= base + 0.03]
-    best_b = max(within, key=lambda r: r["params_removed"], default=None)
+    best_b = max(within_3_points(rows), key=lambda r: r["params_removed"], default=None)
     choice = {"rule": "a: lowest mean tune WER over 10/20/30 % on encoder-fc1 among the non-baseline candidates; "
                       "b: most params_removed with tune WER <= uncompressed + 3 points",
               "tune_uncompressed_wer": base, "tune_mean_wer_a": mean_a,
               "a": {"method": best_a, "units": "foldable" if best_a == "predictive" else "channels"},
               "b": None if best_b is None else {k: best_b[k] for k in ("method", "preset", "sparsity", "units",
                                                                        "options", "params_removed", "wer")}}
-    (OUT / "choice.json").write_text(json.dumps(choice, indent=2) + "\n")
-    print(json.dumps(choice, indent=2))
+    write_choice("choice.json", choice)
 
 
 def cmd_choose2(_: argparse.Namespace) -> None:
     """Round 2's rule (see ROUND2), on tune rows only; writes choice2.json."""
     rows = {r["label"]: r for r in rows_of("tune")}
     base = rows["uncompressed"]["wer"]
-    mean = {}
-    for alloc in ("uniform", "output"):
-        cells = [rows.get(job("predictive", "encoder-fc1", s, "foldable", alloc)["label"]) for s in SPARSITIES]
-        if all(cells):
-            mean[alloc] = sum(c["wer"] for c in cells) / len(cells)
-    within = [r for r in rows.values() if r["method"] != "none" and r["wer"] <= base + 0.03]
-    best_b = max(within, key=lambda r: r["params_removed"], default=None)
+    mean = predictive_means(rows, ("uniform", "output"))
+    best_b = max(within_3_points(rows), key=lambda r: r["params_removed"], default=None)
     choice = {"rule": "recommended allocation: output if its mean tune WER over 10/20/30 % (predictive, encoder-fc1) "
                       "is lower than uniform's; b: most params_removed with tune WER <= uncompressed + 3 points",
               "tune_uncompressed_wer": base, "tune_mean_wer_predictive": mean,
               "allocate": "output" if mean.get("output", 9) < mean.get("uniform", 9) else "uniform",
               "b": None if best_b is None else {k: best_b[k] for k in ("label", "params_removed", "wer")}}
-    (OUT / "choice2.json").write_text(json.dumps(choice, indent=2) + "\n")
-    print(json.dumps(choice, indent=2))
+    write_choice("choice2.json", choice)
 
 
 def cmd_choose3(_: argparse.Namespace) -> None:
     """Round 3's rule (see ROUND3), on tune rows only; writes choice3.json."""
     rows = {r["label"]: r for r in rows_of("tune")}
-    mean = {}
-    for name, jobs in (("predictive", [job("predictive", "encoder-fc1", s, "foldable") for s in SPARSITIES]),
-                       ("kmeans-fold(ridge=3.0)", ROUND3)):
-        cells = [rows.get(j["label"]) for j in jobs]
-        if all(cells):
-            mean[name] = sum(c["wer"] for c in cells) / len(cells)
+    candidates = (("predictive", [job("predictive", "encoder-fc1", s, "foldable") for s in SPARSITIES]),
+                  ("kmeans-fold(ridge=3.0)", ROUND3))
+    mean = {name: m for name, jobs in candidates if (m := mean_tune_wer(rows, jobs)) is not None}
     choice = {"rule": "kmeans-fold(ridge=3) replaces predictive as recommended if its mean tune WER over 10/20/30 % "
                       "on encoder-fc1 is lower", "tune_mean_wer": mean,
               "recommended": min(mean, key=mean.get) if len(mean) == 2 else None}
-    (OUT / "choice3.json").write_text(json.dumps(choice, indent=2) + "\n")
-    print(json.dumps(choice, indent=2))
+    write_choice("choice3.json", choice)
 
 
 def cmd_choose4(_: argparse.Namespace) -> None:
     """Round 4's rule (see ROUND4), on tune rows only; writes choice4.json."""
     rows = {r["label"]: r for r in rows_of("tune")}
     base = rows["uncompressed"]["wer"]
-    mean = {}
-    for alloc in ("uniform", "auto"):
-        cells = [rows.get(job("predictive", "encoder-fc1", s, "foldable", alloc)["label"]) for s in SPARSITIES]
-        if all(cells):
-            mean[alloc] = sum(c["wer"] for c in cells) / len(cells)
-    within = [r for r in rows.values() if r["method"] != "none" and r["wer"] <= base + 0.03]
+    mean = predictive_means(rows, ("uniform", "auto"))
+    within = within_3_points(rows)
     keys = ("method", "preset", "sparsity", "units", "allocate", "vocabulary")
 
     def pick(candidates: list[dict]) -> dict | None:
@@ -274,8 +278,7 @@ def cmd_choose4(_: argparse.Namespace) -> None:
               "tune_uncompressed_wer": base, "tune_mean_wer_predictive": mean,
               "allocate": "auto" if mean.get("auto", 9) < mean.get("uniform", 9) else "uniform",
               "b": pick(within), "b_clustering_only": pick([r for r in within if not r.get("vocabulary")])}
-    (OUT / "choice4.json").write_text(json.dumps(choice, indent=2) + "\n")
-    print(json.dumps(choice, indent=2))
+    write_choice("choice4.json", choice)
 
 
 def cmd_report(_: argparse.Namespace) -> None:
