@@ -15,6 +15,7 @@ storage with the input (:func:`share_copy`), so it costs only the memory of the 
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import asdict
 
@@ -30,6 +31,7 @@ from ..speech_model import SpeechModel
 from .cache import LayerCache
 from .config import CompressionConfig
 from .layers import LayerInfo, ffn_pairs, find_layers, set_module
+from .parallel import check_threads, default_threads, map_layers
 from .sensitivity import channel_importance
 
 
@@ -39,6 +41,7 @@ def compress(
     *,
     cache: LayerCache | None = None,
     progress: Progress | None = None,
+    threads: int | None = None,
 ) -> SpeechModel:
     """Compress every layer the plan names with ``config.method``; return a new :class:`SpeechModel`.
 
@@ -46,6 +49,9 @@ def compress(
     layers' output channels, as the plan counts them), ``params_removed`` (the fraction of ALL the model's
     parameters really gone: folds remove partner columns too, unstructured zeros remove nothing) and the
     shape of every replaced module, so :func:`prunelab.models.saved.save_compressed` can write it and load it back.
+
+    ``threads``: how many layers are compressed at once (:mod:`prunelab.compression.parallel`; None: two on a
+    CPU with two or more torch threads, one on accelerators). The result does not depend on it.
     """
     if model.compression is not None:
         raise PlanError("This model is already compressed; compress the original model instead.")
@@ -67,20 +73,27 @@ def compress(
     widths: dict[str, dict[str, int]] = {}
     if get_method(config.method).folds and not config.fold:
         raise PlanError(f"Method {config.method!r} folds each unit as it compresses it; it cannot leave them unfolded.")
-    for i, (layer, k) in enumerate(todo):
+    threads = default_threads(_device(model.model)) if threads is None else check_threads(threads)
+
+    def started(i: int) -> None:
         if progress:
+            layer, k = todo[i]
             progress(i, len(todo), f"{config.method}: {layer.name} K={k}/{layer.channels}")
-        result = layer_result(model, layer, k, config, cache=cache)
-        distortion[layer.name] = result.distortion
-        if isinstance(result, FoldedUnit):
-            modules[layer.name] = _linear(result.weight, result.bias, like=new.get_submodule(layer.name))
-            modules[layer.partner] = _linear(result.partner_weight, result.partner_bias,
-                                             like=new.get_submodule(layer.partner))
-            if layer.heads:
-                dim = "v_dim" if layer.kind == "v" else "qk_dim"
-                widths.setdefault(layer.name.rpartition(".")[0], {})[dim] = result.k // layer.heads
-            continue
-        modules[layer.name] = to_module(result, like=new.get_submodule(layer.name))
+
+    results = map_layers(lambda item: layer_result(model, item[0], item[1], config, cache=cache), todo, threads,
+                         on_start=started)
+    with contextlib.closing(results):  # (an error below cancels the layers not started yet)
+        for (layer, k), result in zip(todo, results):
+            distortion[layer.name] = result.distortion
+            if isinstance(result, FoldedUnit):
+                modules[layer.name] = _linear(result.weight, result.bias, like=new.get_submodule(layer.name))
+                modules[layer.partner] = _linear(result.partner_weight, result.partner_bias,
+                                                 like=new.get_submodule(layer.partner))
+                if layer.heads:
+                    dim = "v_dim" if layer.kind == "v" else "qk_dim"
+                    widths.setdefault(layer.name.rpartition(".")[0], {})[dim] = result.k // layer.heads
+                continue
+            modules[layer.name] = to_module(result, like=new.get_submodule(layer.name))
     if config.fold:
         for fc1, fc2 in ffn_pairs(layers):
             if isinstance(modules.get(fc1.name), ClusteredLinear):
@@ -156,6 +169,10 @@ equivalent dense layer (same outputs, no parameters saved)."""
 
 def _reads_weights_directly(model: nn.Module, name: str) -> bool:
     return type(model.get_submodule(name.rpartition(".")[0])).__name__ in WEIGHT_READERS
+
+
+def _device(module: nn.Module) -> torch.device:
+    return next(module.parameters(), torch.empty(0)).device
 
 
 def _count_params(module: nn.Module) -> int:
