@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from prunelab.compression import CompressionConfig, compress
-from prunelab.compression.parallel import check_threads, default_threads, map_layers
+from prunelab.compression.parallel import PARALLEL_MIN_PARAMS, check_threads, default_threads, map_layers
 from prunelab.errors import PlanError
 
 
@@ -37,18 +37,20 @@ def test_two_threads_give_the_same_model_as_one(request, fixture, config):
     assert calls[2][-1][2] == "done"
 
 
-def test_default_is_two_layers_at_once_on_a_two_thread_cpu_and_one_elsewhere():
+def test_default_is_two_layers_at_once_for_big_models_on_a_two_thread_cpu_and_one_elsewhere():
+    big, small = PARALLEL_MIN_PARAMS, PARALLEL_MIN_PARAMS - 1
     saved = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        assert default_threads(torch.device("cpu")) == 1
+        assert default_threads(torch.device("cpu"), big) == 1
         torch.set_num_threads(2)
-        assert default_threads(torch.device("cpu")) == 2
+        assert default_threads(torch.device("cpu"), big) == 2
+        assert default_threads(torch.device("cpu"), small) == 1
         torch.set_num_threads(8)
-        assert default_threads(torch.device("cpu")) == 2
+        assert default_threads(torch.device("cpu"), big) == 2
     finally:
         torch.set_num_threads(saved)
-    assert default_threads(torch.device("meta")) == 1
+    assert default_threads(torch.device("meta"), big) == 1
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])

@@ -50,8 +50,9 @@ def compress(
     parameters really gone: folds remove partner columns too, unstructured zeros remove nothing) and the
     shape of every replaced module, so :func:`prunelab.models.saved.save_compressed` can write it and load it back.
 
-    ``threads``: how many layers are compressed at once (:mod:`prunelab.compression.parallel`; None: two on a
-    CPU with two or more torch threads, one on accelerators). The result does not depend on it.
+    ``threads``: how many layers are compressed at once (:mod:`prunelab.compression.parallel`; None: two for
+    models of 200 M parameters or more on a CPU with two or more torch threads, else one). The result does not
+    depend on it.
     """
     if model.compression is not None:
         raise PlanError("This model is already compressed; compress the original model instead.")
@@ -73,7 +74,8 @@ def compress(
     widths: dict[str, dict[str, int]] = {}
     if get_method(config.method).folds and not config.fold:
         raise PlanError(f"Method {config.method!r} folds each unit as it compresses it; it cannot leave them unfolded.")
-    threads = default_threads(_device(model.model)) if threads is None else check_threads(threads)
+    threads = (default_threads(_device(model.model), _count_params(model.model)) if threads is None
+               else check_threads(threads))
 
     def started(i: int) -> None:
         if progress:

@@ -30,6 +30,9 @@ PRESETS: dict[str, Callable[[LayerInfo], bool]] = {
     "attention-values": lambda l: l.kind == "v",
     "attention-qk": lambda l: l.kind == "q",
     "decoder-self-qk": lambda l: l.kind == "q" and l.part == "decoder" and l.group == "self_attn",
+    "decoder-cross-qk": lambda l: l.kind == "q" and l.group == "cross_attn",
+    "decoder-qk": lambda l: l.kind == "q" and l.part == "decoder",
+    "encoder-qk": lambda l: l.kind == "q" and l.part == "encoder",
     "foldable": lambda l: l.unit is not None,
     "encoder-foldable": lambda l: l.part == "encoder" and l.unit is not None,
 }
@@ -45,6 +48,9 @@ PRESET_HELP = {
     "attention-values": "attention value projections (with units='foldable': value dims per head, out_proj folded)",
     "attention-qk": "attention query projections (with units='foldable': query/key dims per head, k_proj folded)",
     "decoder-self-qk": "decoder self-attention query projections (with units='foldable': query/key dims per head)",
+    "decoder-cross-qk": "decoder cross-attention query projections (with units='foldable': query/key dims per head)",
+    "decoder-qk": "decoder self- and cross-attention query projections (with units='foldable': query/key dims per head)",
+    "encoder-qk": "encoder self-attention query projections (with units='foldable': query/key dims per head)",
     "foldable": "every foldable unit: FFN neurons (fc1), value dims (v) and query/key dims (q) per head",
     "encoder-foldable": "the encoder's foldable units: FFN neurons, value dims and query/key dims per head",
 }
