@@ -35,7 +35,7 @@ from prunelab.speech.data import load_eval_set  # noqa: E402
 from prunelab.speech.transcribe import transcribe_batch  # noqa: E402
 
 OUT = HERE / "study"
-SETS = {"tune": HERE / "clips" / "tune", "test": HERE / "clips" / "test", "test2": HERE / "clips" / "test2"}
+SETS = {name: HERE / "clips" / name for name in ("tune", "test", "test2", "test3")}
 SPARSITIES = (0.1, 0.2, 0.3)
 
 
@@ -100,6 +100,33 @@ ROUND4 = [job("predictive", "encoder-fc1", s, "foldable", "auto") for s in (0.1,
     job("predictive", "encoder-fc1", 0.1, "foldable", vocabulary="ascii")]
 
 
+# Round 5 (session 6, written before any of its rows ran). Target (b) by compression alone is still missed (best:
+# lowrank-qk on decoder self-attention q/k at 50 %, 2.17 %). The query/key dims of the other attentions were never
+# measured with WER (cross-attention at 50 %: proxy only, KL 0.52, lower than decoder self-attention's 0.61), and
+# all of them together at 40-50 % is the only foldable unit kind large enough to reach 5 % (18 attentions x 2 x
+# 512 x 256 = 6.5 % at 50 %). Candidates on tune: lowrank-qk on decoder cross-attention at 50 %, on encoder
+# self-attention at 25 and 50 %, on both decoder attentions at 50 % (4.34 %), and on every attention at 40 and 50 %
+# (uniform: round 2's 40 % row was output-allocated and broke, 278.7). Rule (choose5): as in round 4, the tune row
+# (any round) with the most params_removed whose tune WER is within 3 points of the uncompressed one, and the same
+# over rows without vocabulary trimming. If that clustering-only choice removes >= 5 % of all parameters, it becomes
+# what `recommended` compresses without a preset (a later commit, on tune alone); otherwise `recommended` is
+# unchanged and target (b) is reported missed with the choice's test3 WER. Test3 (`benchmarks/clips/test3`, 48 new
+# clips made by `make_clips.py test3` after this round's tune rows, before any model transcribed it) runs once, in
+# this order: the uncompressed model, the two choices, then every round-5 row (the measurement the issue asks for,
+# reported as it comes out). Nothing is re-chosen after test3.
+ROUND5 = [job("lowrank-qk", preset, s, "foldable") for preset, s in (
+    ("decoder-cross-qk", 0.5), ("encoder-qk", 0.5), ("attention-qk", 0.4), ("decoder-qk", 0.5), ("encoder-qk", 0.25),
+    ("attention-qk", 0.5))]
+
+
+def choice5_jobs() -> list[dict]:
+    """Round 5's test3 grid, in the order it runs (see ROUND5), from choice5.json."""
+    choice = json.loads((OUT / "choice5.json").read_text())
+    jobs = [dict(label="uncompressed", method="none", preset="-", sparsity=0.0, units="-", options={})]
+    jobs += [job(**choice[key]["job"]) for key in ("b", "b_clustering_only") if choice.get(key)]
+    return list({j["label"]: j for j in jobs + ROUND5}.values())
+
+
 def choice4_jobs() -> list[dict]:
     """Round 4's test2 grid, in the order it runs (see ROUND4), from choice4.json."""
     choice = json.loads((OUT / "choice4.json").read_text())
@@ -150,7 +177,9 @@ def cmd_run(args: argparse.Namespace) -> None:
     cache = LayerCache(max_bytes=1024 * 2**20)
     grid = [] if args.choice_only else [dict(label="uncompressed", method="none", preset="-", sparsity=0.0,
                                              units="-", options={})]
-    if args.round4:
+    if args.round5:
+        grid = grid + ROUND5 if args.set == "tune" else choice5_jobs()
+    elif args.round4:
         grid = ROUND4 if args.set == "tune" else choice4_jobs()
     elif args.round3:
         grid += ROUND3
@@ -208,6 +237,17 @@ def predictive_means(rows: dict[str, dict], allocations: tuple[str, ...]) -> dic
         rows, [job("predictive", "encoder-fc1", s, "foldable", a) for s in SPARSITIES])) is not None}
 
 
+def most_removed(candidates: list[dict]) -> dict | None:
+    """The row with the most params_removed among ``candidates`` (label, removed, tune WER, its job), or None."""
+    best = max(candidates, key=lambda r: r["params_removed"], default=None)
+    if best is None:
+        return None
+    keys = ("method", "preset", "sparsity", "units", "allocate", "vocabulary")
+    spec = {k: best.get(k, "uniform" if k == "allocate" else None) for k in keys}
+    return {"label": best["label"], "params_removed": best["params_removed"], "tune_wer": best["wer"],
+            "job": dict(spec, **best.get("options", {}))}
+
+
 def write_choice(name: str, choice: dict) -> None:
     (OUT / name).write_text(json.dumps(choice, indent=2) + "\n")
     print(json.dumps(choice, indent=2))
@@ -262,28 +302,36 @@ def cmd_choose4(_: argparse.Namespace) -> None:
     base = rows["uncompressed"]["wer"]
     mean = predictive_means(rows, ("uniform", "auto"))
     within = within_3_points(rows)
-    keys = ("method", "preset", "sparsity", "units", "allocate", "vocabulary")
-
-    def pick(candidates: list[dict]) -> dict | None:
-        best = max(candidates, key=lambda r: r["params_removed"], default=None)
-        if best is None:
-            return None
-        spec = {k: best.get(k, "uniform" if k == "allocate" else None) for k in keys}
-        return {"label": best["label"], "params_removed": best["params_removed"], "tune_wer": best["wer"],
-                "job": dict(spec, **best.get("options", {}))}
-
     choice = {"rule": "recommended allocation: auto if its mean tune WER over 10/20/30 % (predictive, encoder-fc1) is "
                       "lower than uniform's; b: most params_removed with tune WER <= uncompressed + 3 points, over "
                       "all tune rows and over the rows without vocabulary trimming",
               "tune_uncompressed_wer": base, "tune_mean_wer_predictive": mean,
               "allocate": "auto" if mean.get("auto", 9) < mean.get("uniform", 9) else "uniform",
-              "b": pick(within), "b_clustering_only": pick([r for r in within if not r.get("vocabulary")])}
+              "b": most_removed(within), "b_clustering_only": most_removed([r for r in within if not r.get("vocabulary")])}
     write_choice("choice4.json", choice)
+
+
+def cmd_choose5(_: argparse.Namespace) -> None:
+    """Round 5's rule (see ROUND5), on tune rows only; writes choice5.json."""
+    rows = {r["label"]: r for r in rows_of("tune")}
+    missing = [j["label"] for j in ROUND5 if j["label"] not in rows]
+    if missing:
+        sys.exit(f"round 5 rows not run on tune yet: {missing}")
+    within = within_3_points(rows)
+    b, alone = most_removed(within), most_removed([r for r in within if not r.get("vocabulary")])
+    choice = {"rule": "b: most params_removed with tune WER <= uncompressed + 3 points, over all tune rows and over "
+                      "the rows without vocabulary trimming; recommended's own units change only if the latter "
+                      "removes >= 5 %",
+              "tune_uncompressed_wer": rows["uncompressed"]["wer"],
+              "round5_tune_wer": {j["label"]: rows[j["label"]]["wer"] for j in ROUND5},
+              "b": b, "b_clustering_only": alone,
+              "recommended_changes": bool(alone and alone["params_removed"] >= 0.05)}
+    write_choice("choice5.json", choice)
 
 
 def cmd_report(_: argparse.Namespace) -> None:
     """Markdown: the target (a) grid (method x sparsity, tune / test / test2 WER) and every row with params_removed."""
-    sets = {name: {r["label"]: r for r in rows_of(name)} for name in ("tune", "test", "test2")}
+    sets = {name: {r["label"]: r for r in rows_of(name)} for name in SETS}
     cell = lambda rows, label: f"{100 * rows[label]['wer']:.1f}" if label in rows else "–"  # noqa: E731
     print("Uncompressed: " + ", ".join(f"{n} {cell(rows, 'uncompressed')} %" for n, rows in sets.items()) + ".\n")
     print("| encoder-fc1 | " + " | ".join(f"{s:.0%} {n}" for s in SPARSITIES for n in sets) + " |")
@@ -312,6 +360,8 @@ def main() -> None:
     r.add_argument("--round3", action="store_true", help="the round-3 rows (kmeans-fold + ridge; see ROUND3)")
     r.add_argument("--round4", action="store_true",
                    help="the round-4 rows (tune: ROUND4; test2: choice4.json's grid; see ROUND4)")
+    r.add_argument("--round5", action="store_true",
+                   help="the round-5 rows (tune: ROUND5; test3: choice5.json's grid; see ROUND5)")
     r.add_argument("--part", help="write to <set>-<part>.jsonl (a second run side by side; rows are merged)")
     r.add_argument("--baselines-only", action="store_true",
                    help="test: only the uncompressed model and the paper's baselines (they do not depend on the choice)")
@@ -320,6 +370,7 @@ def main() -> None:
     sub.add_parser("choose2").set_defaults(func=cmd_choose2)
     sub.add_parser("choose3").set_defaults(func=cmd_choose3)
     sub.add_parser("choose4").set_defaults(func=cmd_choose4)
+    sub.add_parser("choose5").set_defaults(func=cmd_choose5)
     sub.add_parser("report").set_defaults(func=cmd_report)
     args = p.parse_args()
     args.func(args)
