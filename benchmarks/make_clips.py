@@ -48,6 +48,7 @@ ENGINES: dict[str, list[str]] = {
     "flite_kal16": ["flite", "-voice", "kal16", "-f", "{txt}", "-o", "{out}"],
     "festival_kal": ["text2wave", "-eval", "(voice_kal_diphone)", "-o", "{out}", "{txt}"],
     "espeak_us_f2": ["espeak-ng", "-v", "en-us+f2", "-s", "150", "-w", "{out}", "-f", "{txt}"],
+    "espeak_us_m5": ["espeak-ng", "-v", "en-us+m5", "-s", "155", "-w", "{out}", "-f", "{txt}"],
 }
 
 # voice name -> (engine, extra sox effects, SNR in dB of added white noise or None)
@@ -73,6 +74,12 @@ VOICES: dict[str, tuple[str, list[str], float | None]] = {
     "espeak_gb_f3_noise20": ("espeak_gb_f3", [], 20.0),
     "flite_slt_pitchdown": ("flite_slt", ["pitch", "-150"], None),
     "festival_kal_speed11": ("festival_kal", ["speed", "1.1"], None),
+    # test3 only (session 6): one new espeak voice and new variants
+    "espeak_us_m5": ("espeak_us_m5", [], None),
+    "flite_rms_pitchup": ("flite_rms", ["pitch", "150"], None),
+    "flite_awb_noise20": ("flite_awb", [], 20.0),
+    "espeak_gb_m3_speed09": ("espeak_gb_m3", ["speed", "0.9"], None),
+    "festival_kal_pitchdown": ("festival_kal", ["pitch", "-100"], None),
 }
 
 TUNE_VOICES = ["espeak_us", "espeak_gb_f3", "espeak_us_m3_fast", "flite_slt", "flite_rms_speed09",
@@ -225,6 +232,62 @@ TEST2_SENTENCES = [
     "The market stalls were full of bright flowers and ripe fruit.",
 ]
 
+# test3 (session 6): a FRESH test set for round 5, because round 4 had looked at test2. Written before any model
+# transcribed it; round 5 of benchmarks/fidelity_study.py chooses on tune and reports on test3 once.
+TEST3_VOICES = ["espeak_us", "espeak_us_m5", "espeak_gb_f3", "flite_slt", "flite_rms", "flite_awb", "flite_kal16",
+                "festival_kal", "flite_rms_pitchup", "flite_awb_noise20", "espeak_gb_m3_speed09",
+                "festival_kal_pitchdown"]
+TEST3_SENTENCES = [
+    "The farmer led his cows across the muddy field at dawn.",
+    "Please close the window before the rain comes into the kitchen.",
+    "The museum opened a new room full of ancient coins and pottery.",
+    "My cousin learned to ride a horse during the summer holidays.",
+    "A tortoise wandered slowly between the lettuce beds of the allotment.",
+    "A strong wind blew the kite high above the sandy beach.",
+    "The students waited nervously outside the examination hall.",
+    "He repaired the broken chair with glue and a few small nails.",
+    "The evening news reported heavy traffic on the main bridge.",
+    "Our neighbours planted a row of apple trees along the fence.",
+    "The pilot announced that the plane would land in twenty minutes.",
+    "She wrapped the present in blue paper and tied a silver ribbon.",
+    "The mechanic changed the oil and checked the tyres of the van.",
+    "Heavy snow closed the mountain pass for the rest of the week.",
+    "The librarian stamped the books and handed them back to the girl.",
+    "A flock of geese flew south over the frozen lake.",
+    "The painter mixed yellow and blue to make a soft green.",
+    "We bought fresh fish from a stall near the harbour wall.",
+    "The orchestra tuned their instruments before the concert began.",
+    "My uncle tells the same funny story at every family dinner.",
+    "The firefighters rescued a kitten from the top of a tall tree.",
+    "The shop assistant folded the shirts and placed them on the shelf.",
+    "Bright stars filled the sky above the quiet desert camp.",
+    "The carpenter measured the wood twice before he cut it.",
+    "Our football team won the match in the very last minute.",
+    "The scientist looked through the microscope at the tiny cells.",
+    "The old clock in the hallway stopped at midnight.",
+    "Please pass me the salt and pepper from the other end of the table.",
+    "The hikers followed a narrow path along the edge of the cliff.",
+    "A gentle breeze carried the smell of roses through the garden.",
+    "The postman delivered a large parcel to the house next door.",
+    "The children fed bread to the swans at the edge of the pond.",
+    "He wore a thick woollen scarf to keep out the bitter cold.",
+    "The queen waved to the crowd from the balcony of the palace.",
+    "My grandmother knitted a warm jumper for each of her grandchildren.",
+    "The bus driver waited patiently while the old man climbed aboard.",
+    "The volcano had been silent for hundreds of years.",
+    "The students planted sunflowers in the school garden this spring.",
+    "A lost tourist asked us for directions to the cathedral.",
+    "The kettle whistled loudly on the stove in the small cottage.",
+    "The goalkeeper dived to the left and caught the ball.",
+    "The river winds slowly through the valley toward the sea.",
+    "Our class visited a farm and watched the sheep being sheared.",
+    "The tailor took his measurements for a new grey suit.",
+    "The owl hooted softly from the branches of the tall pine.",
+    "She poured cold lemonade into glasses filled with ice.",
+    "The workers repaired the road before the morning rush hour.",
+    "The magician pulled a white rabbit out of his black hat.",
+]
+
 
 def _run(cmd: list[str]) -> None:
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -299,20 +362,25 @@ def write_readme(name: str, voices: list[str], n: int) -> None:
                      "before any model transcribed it; round 4 of `benchmarks/fidelity_study.py` chooses on tune "
                      "and reports on these clips once. New sentences; a new voice (espeak en-us+f2) and new "
                      "variants (flite awb at speed 0.9, espeak en-gb+f3 with white noise at 20 dB SNR, flite slt "
-                     "pitched down 150 cents, festival kal at speed 1.1)."}[name]
+                     "pitched down 150 cents, festival kal at speed 1.1).",
+            "test3": "FRESH TEST set (session 6), made because round 4 had looked at test2: written before any model "
+                     "transcribed it; round 5 of `benchmarks/fidelity_study.py` chooses on tune and reports on these "
+                     "clips once. New sentences; a new voice (espeak en-us+m5) and new variants (flite rms pitched up "
+                     "150 cents, flite awb with white noise at 20 dB SNR, espeak en-gb+m3 at speed 0.9, festival kal "
+                     "pitched down 100 cents)."}[name]
     lines = [f"# Evaluation clips: {name}", "", role, "",
              f"{n} clips, {len(voices)} voices x {PER_VOICE} sentences, every clip a different sentence "
-             "(the sentences of tune, test and test2 are disjoint from each other and from `benchmarks/data`, `assets/` and "
+             "(the sentences of tune, test, test2 and test3 are disjoint from each other and from `benchmarks/data`, `assets/` and "
              "`assets/eval`: the script checks).",
              "Files: `<voice>_<nn>.wav` (16 kHz mono 16-bit PCM, 0.25 s silence each end, peak -1 dBFS before any "
              "added noise) and `<voice>_<nn>.txt` (the reference). Generated deterministically by "
              "`benchmarks/make_clips.py`. Clip-dropping rule, fixed before looking: none dropped.",
              "Never compute a compression from these clips (the project is data-free).", "",
-             "| voice | command | in tune | in test | in test2 |", "|---|---|---|---|---|"]
+             "| voice | command | in tune | in test | in test2 | in test3 |", "|---|---|---|---|---|---|"]
     yes = lambda v, group: "yes" if v in group else "no"  # noqa: E731
     for v in voices:
         lines.append(f"| `{v}` | `{voice_command(v)}` | {yes(v, TUNE_VOICES)} | {yes(v, TEST_VOICES)} | "
-                     f"{yes(v, TEST2_VOICES)} |")
+                     f"{yes(v, TEST2_VOICES)} | {yes(v, TEST3_VOICES)} |")
     if name == "test":
         lines += ["", "Held-out voices/variants (test only): " + ", ".join(f"`{v}`" for v in HELD_OUT) + "."]
     lines += ["", "Voices and variants never in tune: "
@@ -325,10 +393,10 @@ def main() -> None:
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed (apt-get install espeak-ng flite festival sox)")
     sets = {"tune": (TUNE_VOICES, TUNE_SENTENCES), "test": (TEST_VOICES, TEST_SENTENCES),
-            "test2": (TEST2_VOICES, TEST2_SENTENCES)}
-    everything = TUNE_SENTENCES + TEST_SENTENCES + TEST2_SENTENCES + _other_sentences()
+            "test2": (TEST2_VOICES, TEST2_SENTENCES), "test3": (TEST3_VOICES, TEST3_SENTENCES)}
+    everything = TUNE_SENTENCES + TEST_SENTENCES + TEST2_SENTENCES + TEST3_SENTENCES + _other_sentences()
     assert len(set(map(_norm, everything))) == len(everything), "a sentence is used twice"
-    for s in TUNE_SENTENCES + TEST_SENTENCES + TEST2_SENTENCES:
+    for s in TUNE_SENTENCES + TEST_SENTENCES + TEST2_SENTENCES + TEST3_SENTENCES:
         assert 6 <= len(s.split()) <= 16 and not any(c.isdigit() for c in s), s
     names = sys.argv[1:] or list(sets)  # e.g. `make_clips.py test2` writes only that set
     for name, (voices, sents) in ((n, sets[n]) for n in names):
