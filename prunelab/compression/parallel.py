@@ -32,6 +32,7 @@ from typing import TypeVar
 import torch
 
 from ..errors import PlanError
+from ..kmeans.workspace import keep_buffers, reuse_buffers
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -78,22 +79,30 @@ def check_threads(threads: object) -> int:
     return threads
 
 
+def _start_worker() -> None:
+    """A worker thread: one torch thread, and k-means work buffers kept from layer to layer until it ends."""
+    torch.set_num_threads(1)
+    keep_buffers()
+
+
 def map_layers(fn: Callable[[T], R], items: Sequence[T], threads: int,
                on_start: Callable[[int], None] | None = None) -> Iterator[R]:
     """``fn(item)`` for each item, yielded in order, with up to ``threads`` items running at once.
 
     ``on_start(i)`` is called in the calling thread before item ``i``'s result is awaited (one thread:
     before it starts), in order, so a progress bar advances as layers finish. A result is released once
-    yielded (the caller can turn it into a module and drop it). Each worker thread runs with one torch
-    thread and the caller's grad mode; torch's thread count is restored afterwards. The first exception
+    yielded (the caller can turn it into a module and drop it). k-means keeps its work buffers from item to
+    item (:mod:`prunelab.kmeans.workspace`). Each worker thread runs with one torch thread and the
+    caller's grad mode; torch's thread count is restored afterwards. The first exception
     raised by ``fn`` is re-raised once the items already running have finished; items not started yet
     are cancelled (also when the caller stops early: close the iterator, e.g. ``contextlib.closing``).
     """
     if threads <= 1 or len(items) <= 1:
-        for i, item in enumerate(items):
-            if on_start is not None:
-                on_start(i)
-            yield fn(item)
+        with reuse_buffers():
+            for i, item in enumerate(items):
+                if on_start is not None:
+                    on_start(i)
+                yield fn(item)
         return
     grad = torch.is_grad_enabled()
 
@@ -104,7 +113,7 @@ def map_layers(fn: Callable[[T], R], items: Sequence[T], threads: int,
     _one_malloc_arena()
     saved = torch.get_num_threads()
     pool = ThreadPoolExecutor(min(threads, len(items)), thread_name_prefix="prunelab-layer",
-                              initializer=torch.set_num_threads, initargs=(1,))
+                              initializer=_start_worker)
     try:
         futures: list[Future[R] | None] = [pool.submit(run, item) for item in items]
         for i in range(len(futures)):

@@ -41,11 +41,17 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def gram(X: Tensor) -> Tensor:
+def uses_syrk(X: Tensor) -> bool:
+    """Whether :func:`gram` takes BLAS ``syrk`` for ``X`` ``[B, N, D]`` (and makes its own result)."""
+    return X.device.type == "cpu" and X.shape[1] <= SYRK_MAX_N
+
+
+def gram(X: Tensor, out: Tensor | None = None) -> Tensor:
     """``X X^T`` for ``X`` of shape ``[B, N, D]``: ``[B, N, N]``, same dtype.  One large product, so it
-    runs with the caller's threads; on CPU up to :data:`SYRK_MAX_N` points through BLAS ``syrk``."""
+    runs with the caller's threads; on CPU up to :data:`SYRK_MAX_N` points through BLAS ``syrk``.
+    ``out``: a ``[B, N, N]`` tensor to write the product into (not used where :func:`uses_syrk`)."""
     B, N, D = X.shape
-    if X.device.type == "cpu" and N <= SYRK_MAX_N:
+    if uses_syrk(X):
         from scipy.linalg.blas import dsyrk, ssyrk  # (here: scipy takes ~0.3 s to import)
 
         syrk = dsyrk if X.dtype == torch.float64 else ssyrk
@@ -61,4 +67,4 @@ def gram(X: Tensor) -> Tensor:
                 out.append(G)
         return out[0].unsqueeze(0) if B == 1 else torch.stack(out)
     with caller_threads(X.device):
-        return torch.bmm(X, X.transpose(1, 2))
+        return torch.bmm(X, X.transpose(1, 2), out=out)

@@ -12,13 +12,20 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from .gram import gram
+from .gram import gram, uses_syrk
+from .workspace import buffer
 
 
 def dense_deterministic(device: torch.device) -> bool:
     """Whether to avoid scatter-adds / float cumsums (non-deterministic on CUDA) in favour of dense
     one-hot products and integer cumsums.  True on every non-CPU device."""
     return device.type != "cpu"
+
+
+def _gram(Xc: Tensor) -> Tensor:
+    """The Gram matrices ``[B, N, N]`` of a problem, in this thread's reusable buffer where they are a product."""
+    B, N, _ = Xc.shape
+    return gram(Xc, out=None if uses_syrk(Xc) else buffer("gram", B * N * N, Xc.dtype, Xc.device).view(B, N, N))
 
 
 @dataclass(eq=False)
@@ -42,7 +49,9 @@ class Problem:
 
     :meth:`scratch` lends one work buffer that the phases take in turn (Ward's ``[N, N]`` cost matrix,
     then Lloyd's ``[N, K]`` scores): a fresh 64 MB tensor (N = 4096) is new memory from the OS, and
-    its first touch (page faults) took 35-40 ms of the ~55 ms that filling it took, on 1 thread.
+    its first touch (page faults) took 35-40 ms of the ~55 ms that filling it took, on 1 thread. It and
+    the Gram matrix come from :func:`prunelab.kmeans.workspace.buffer`, so a caller that compresses
+    many layers in one thread can keep them from call to call (:func:`~prunelab.kmeans.workspace.reuse_buffers`).
     """
 
     X: Tensor
@@ -77,7 +86,7 @@ class Problem:
             wl=wl,
             Xw=Xw,
             xn=Xc.pow(2).sum(-1),
-            G=gram(Xc) if use_gram else None,
+            G=_gram(Xc) if use_gram else None,
             use_gram=use_gram,
             dense=dense_deterministic(dev) if dense is None else dense,
             boffs_n=(torch.arange(B, device=dev) * N).view(B, 1),
@@ -108,7 +117,7 @@ class Problem:
         """A flat work buffer of ``numel`` elements (``dtype``, ``dev``), reused by every caller of this
         problem: its content is undefined, and only one phase may hold it at a time."""
         if self._scratch is None or self._scratch.numel() < numel:
-            self._scratch = torch.empty(numel, dtype=self.dtype, device=self.dev)
+            self._scratch = buffer("scratch", numel, self.dtype, self.dev)
         return self._scratch[:numel]
 
     def item_gram(self, b: int) -> Tensor:
