@@ -51,7 +51,7 @@ def compress(
     shape of every replaced module, so :func:`prunelab.models.saved.save_compressed` can write it and load it back.
 
     ``threads``: how many layers are compressed at once (:mod:`prunelab.compression.parallel`; None: two for
-    models of 200 M parameters or more on a CPU with two or more torch threads, else one). The result does not
+    models of 500 M parameters or more on a CPU with two or more torch threads, else one). The result does not
     depend on it.
     """
     if model.compression is not None:

@@ -41,10 +41,12 @@ R = TypeVar("R")
 #: add contention, and each thread holds one layer's working memory: ~0.25 GB at large-v3's fc1).
 DEFAULT_MAX_THREADS = 2
 
-#: Below this many parameters layers go one at a time by default: Whisper-base (73 M) compresses in 2.9 s
-#: one at a time and 2.4 s two at a time, but the second layer's working memory raised the peak from
-#: 0.85 to 0.93 GB, over the 1.3 x fp32 size + 0.5 GB the project aims for (0.88 GB there).
-PARALLEL_MIN_PARAMS = 200_000_000
+#: Below this many parameters layers go one at a time by default: there the time saved is a few seconds
+#: and the second layer's working memory a noticeable share of the peak. Measured (uniform 20 %, 2 cores):
+#: Whisper-base (73 M) 2.9 -> 2.4 s but 0.85 -> 0.93 GB; Whisper-small's shape (242 M, bfloat16) 14 -> 9 s but
+#: 1.52 -> 1.78 GB, both over the 1.3 x fp32 size + 0.5 GB the project aims for (0.88 / 1.76 GB); medium's
+#: shape (764 M, bfloat16) 56 -> 33 s at 3.8 -> 4.3 GB (target 4.47 GB).
+PARALLEL_MIN_PARAMS = 500_000_000
 
 
 @functools.lru_cache(maxsize=1)
