@@ -48,6 +48,8 @@ DEFAULT_MAX_THREADS = 2
 #: shape (764 M, bfloat16) 56 -> 33 s at 3.8 -> 4.3 GB (target 4.47 GB).
 PARALLEL_MIN_PARAMS = 500_000_000
 
+_M_ARENA_MAX = -8  # glibc's malloc.h
+
 
 @functools.lru_cache(maxsize=1)
 def _one_malloc_arena() -> bool:
@@ -59,9 +61,6 @@ def _one_malloc_arena() -> bool:
         return bool(ctypes.CDLL(None).mallopt(_M_ARENA_MAX, 1))
     except (OSError, AttributeError):  # (no mallopt: not glibc)
         return False
-
-
-_M_ARENA_MAX = -8  # glibc's malloc.h
 
 
 def default_threads(device: torch.device, n_params: int) -> int:

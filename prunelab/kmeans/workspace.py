@@ -27,23 +27,22 @@ def _state() -> tuple[int, dict]:
     return getattr(_local, "depth", 0), getattr(_local, "buffers", {})
 
 
+def keep_buffers() -> None:
+    """For a worker thread: reuse buffers from now until the thread ends (a pool's initializer)."""
+    depth, buffers = _state()
+    _local.depth, _local.buffers = depth + 1, buffers
+
+
 @contextlib.contextmanager
 def reuse_buffers() -> Iterator[None]:
     """Within this block (this thread only), :func:`buffer` reuses its tensors from call to call."""
-    depth, buffers = _state()
-    _local.depth, _local.buffers = depth + 1, buffers
+    keep_buffers()
     try:
         yield
     finally:
         _local.depth -= 1
         if _local.depth == 0:
             _local.buffers = {}
-
-
-def keep_buffers() -> None:
-    """For a worker thread: reuse buffers from now until the thread ends (a pool's initializer)."""
-    depth, buffers = _state()
-    _local.depth, _local.buffers = depth + 1, buffers
 
 
 def buffer(name: str, numel: int, dtype: torch.dtype, device: torch.device) -> Tensor:
