@@ -43,11 +43,17 @@ BUGS = {
                                   "spelled by single bytes instead\n                continue\n",
                                   "            except UnicodeDecodeError:\n                keep.append(i)\n"
                                   "                continue\n"),
+    # layers compressed side by side: the worker threads keep the caller's torch thread count (session 6).
+    "workers-not-one-thread": ("prunelab/compression/parallel.py", "    torch.set_num_threads(1)\n    keep_buffers()\n",
+                               "    keep_buffers()\n"),
+    # the k-means work buffers ignore their name: the Gram matrix and the cost/scores buffer are one (session 6).
+    "workspace-one-buffer": ("prunelab/kmeans/workspace.py", "    held = buffers.get(name)\n",
+                             "    name = \"shared\"\n    held = buffers.get(name)\n"),
 }
 
 DEFAULT_TESTS = ["tests/test_compress.py", "tests/test_methods_clustering.py", "tests/test_methods_registry.py",
                  "tests/test_cli.py", "tests/test_sensitivity.py", "tests/test_plots.py", "tests/test_models.py",
-                 "tests/test_vocabulary.py"]
+                 "tests/test_vocabulary.py", "tests/test_parallel_layers.py", "tests/kmeans/test_kmeans_workspace.py"]
 
 
 def copy_tree(dest: Path) -> None:

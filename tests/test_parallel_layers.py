@@ -79,11 +79,15 @@ def test_results_and_start_calls_come_in_order_with_one_torch_thread_per_worker(
         seen.append(torch.get_num_threads())
         return x * x
 
-    out = list(map_layers(work, list(range(7)), threads=2, on_start=started.append))
+    try:
+        torch.set_num_threads(2)  # (the caller's setting, which workers must not inherit)
+        out = list(map_layers(work, list(range(7)), threads=2, on_start=started.append))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(saved)
     assert out == [x * x for x in range(7)]
     assert started == list(range(7))
     assert seen == [1] * 7
-    assert torch.get_num_threads() == saved
 
 
 def test_workers_run_in_the_callers_grad_mode():
