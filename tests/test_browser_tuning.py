@@ -344,7 +344,15 @@ def test_method_options_box_follows_the_method(page):
 
 def test_vocabulary_choice_compresses_and_goes_stale_when_changed(page):
     """Choosing Latin-script tokens compresses the decoder vocabulary too (the status says how many tokens stay);
-    choosing another vocabulary afterwards warns that the compressed model is the previous one."""
+    choosing another vocabulary afterwards warns that the compressed model is the previous one. The choices say
+    what share of the LOADED model's parameters they remove (not Whisper-base's)."""
+    from prunelab.compression import vocabulary_savings
+    from ui.state import get_model
+
+    share = vocabulary_savings(get_model("tiny:whisper"))
+    for script in ("latin", "ascii"):
+        page.locator("#pl-vocab").get_by_text(f"−{100 * share[script]:.2f} % of this model").wait_for()
+    assert "of Whisper-base" not in page.locator("#pl-vocab").inner_text()
     page.get_by_label("Latin-script tokens only", exact=False).check()
     page.get_by_role("button", name="3 · Compress").click()
     page.get_by_text("Decoder vocabulary: 43,007 of 51,865 tokens kept").wait_for()

@@ -147,3 +147,35 @@ def test_latin_vocabulary_keeps_whisper_base_transcripts(whisper_base):
     assert small.compression["params_removed"] == pytest.approx(0.0625, abs=0.001)
     for clip in CLIPS:
         assert transcribe(small, clip) == transcribe(whisper_base, clip)
+
+
+@pytest.mark.parametrize("script", ["latin", "ascii"])
+def test_vocabulary_savings_are_what_compress_removes(tiny_whisper, script):
+    from prunelab.compression import vocabulary_savings
+
+    savings = vocabulary_savings(tiny_whisper)
+    assert set(savings) == {"latin", "ascii"} and savings["ascii"] > savings["latin"] > 0
+    small = compress(tiny_whisper, CompressionConfig(method="kmeans", sparsity=0.0, vocabulary=script))
+    assert savings[script] == pytest.approx(small.compression["params_removed"], rel=1e-12)
+
+
+def test_vocabulary_savings_of_a_ctc_model_are_empty(tiny_ctc):
+    from prunelab.compression import vocabulary_savings
+
+    assert vocabulary_savings(tiny_ctc) == {}
+
+
+def test_the_apps_vocabulary_choices_follow_the_loaded_model(tiny_whisper, tiny_ctc):
+    from prunelab.compression import vocabulary_savings
+    from ui.tabs.compress import vocabulary_radio
+
+    radio = vocabulary_radio(tiny_whisper)
+    labels = dict((v, l) for l, v in radio.choices)
+    assert list(labels) == ["all", "latin", "ascii"] and radio.value == "all"
+    for script, share in vocabulary_savings(tiny_whisper).items():
+        assert labels[script].endswith(f"−{100 * share:.2f} % of this model")
+    assert "Whisper-base" not in " ".join(labels.values())
+    assert radio.interactive is True
+    ctc = vocabulary_radio(tiny_ctc)
+    assert ctc.value == "all" and ctc.interactive is False and "writes characters" in ctc.info
+    assert all("Whisper only" in l for l, v in ctc.choices if v != "all")

@@ -5,11 +5,11 @@ modules they become in :mod:`prunelab.modules`.
 from __future__ import annotations
 
 from .cache import LayerCache
-from .compress import compress, layer_result
+from .compress import compress, layer_result, vocabulary_savings
 from .config import ALLOCATIONS, RECOMMENDED, CompressionConfig, method_choices, resolve_method
 from .layers import LayerInfo, ffn_pairs, find_layers, set_module
 from .plan import PRESET_HELP, PRESETS, Plan
 
 __all__ = ["ALLOCATIONS", "PRESETS", "PRESET_HELP", "RECOMMENDED", "CompressionConfig", "LayerCache", "LayerInfo",
            "Plan", "compress", "ffn_pairs", "find_layers", "layer_result", "method_choices", "resolve_method",
-           "set_module"]
+           "set_module", "vocabulary_savings"]

@@ -147,6 +147,20 @@ def _trim_vocabulary(model: SpeechModel, new: nn.Module, script: str) -> dict:
     return {"script": script, "vocab_size": weight.shape[0], "kept": int(keep.numel()), "dim": weight.shape[1]}
 
 
+def vocabulary_savings(model: SpeechModel) -> dict[str, float]:
+    """For each script of :data:`~prunelab.compression.vocabulary.SCRIPTS`, the fraction of ALL of ``model``'s
+    parameters that ``CompressionConfig(vocabulary=script)`` removes (the removed token rows of the tied
+    embedding / output layer), as ``compress()`` reports it in ``params_removed``; ``{}`` for CTC models."""
+    if model.family != "whisper":
+        return {}
+    from .vocabulary import SCRIPTS, kept_tokens
+
+    weight = model.model.model.decoder.embed_tokens.weight
+    total = _count_params(model.model)
+    return {script: (weight.shape[0] - kept_tokens(model.processor.tokenizer, script, weight.shape[0]).numel())
+            * weight.shape[1] / total for script in SCRIPTS}
+
+
 def share_copy(module: nn.Module) -> nn.Module:
     """A structural copy of ``module`` whose parameters and buffers SHARE storage with the original.
 

@@ -20,7 +20,8 @@ import gradio as gr
 
 from ..events import HEAVY, INSTANT, PRIVATE, guard
 from ..lib import (METHODS, PRESETS, CompressionConfig, LayerInfo, Plan, SpeechModel, allocate,
-                   available_models, compress, find_layers, plots, save_compressed, size_report, size_rows)
+                   available_models, compress, find_layers, plots, save_compressed, size_report, size_rows,
+                   vocabulary_savings)
 from ..session import (Session, default_layer, keep_compressed, layer_choices, plan_summary, require_compressed,
                        require_model, session_file)
 from ..options import has_options, options_json, parse_options
@@ -38,12 +39,34 @@ UNIT_CHOICES = {
     "Foldable units: FFN neurons, attention value and query/key dims per head": "foldable",
 }
 
+VOCABULARY_LABELS = {"all": "All tokens (every language)",
+                     "latin": "Latin-script tokens only (English, French, Spanish, German, …)",
+                     "ascii": "ASCII tokens only (English)"}
+
 VOCABULARY_CHOICES = {
-    "All tokens (every language)": "all",
-    "Latin-script tokens only (English, French, Spanish, German, …): −6.25 % of Whisper-base": "latin",
-    "ASCII tokens only (English): −8.12 % of Whisper-base": "ascii",
+    VOCABULARY_LABELS["all"]: "all",
+    f"{VOCABULARY_LABELS['latin']}: −6.25 % of Whisper-base": "latin",
+    f"{VOCABULARY_LABELS['ascii']}: −8.12 % of Whisper-base": "ascii",
 }
-"""Decoder vocabulary choices (Whisper only): the library's ``vocabulary`` option, decided from the tokenizer."""
+"""Decoder vocabulary choices (Whisper only): the library's ``vocabulary`` option, decided from the tokenizer.
+These labels are the page's first (the default model); loading a model relabels them (:func:`vocabulary_radio`)."""
+
+VOCABULARY_INFO = ("Keep only the tokens of the scripts you will transcribe: the token embedding and the output "
+                   "layer shrink; decided from the tokenizer, no audio. Transcripts in those scripts stay the same.")
+
+
+def vocabulary_radio(model: SpeechModel) -> gr.Radio:
+    """The vocabulary choices for a freshly loaded ``model``, each with the share of ITS parameters it removes
+    (what Compress will report); for a CTC model, which writes characters, the choice is fixed at every token.
+    Back to "all" either way."""
+    savings = vocabulary_savings(model)
+    every = [(VOCABULARY_LABELS["all"], "all")]
+    if not savings:  # (the choices stay, so that a caller of the API who sends one gets the library's reason)
+        return gr.Radio(choices=every + [(f"{VOCABULARY_LABELS[s]}: Whisper only", s) for s in ("latin", "ascii")],
+                        value="all", interactive=False,
+                        info="Only Whisper's decoder has a token vocabulary to trim; this model writes characters.")
+    return gr.Radio(choices=every + [(f"{VOCABULARY_LABELS[s]}: −{100 * f:.2f} % of this model", s)
+                                     for s, f in savings.items()], value="all", interactive=True, info=VOCABULARY_INFO)
 
 RECOMMENDATION = (
     "**Recommended** (chosen on tune clips, reported on 48 fresh test clips; Whisper-base, uncompressed 12.6 % "
@@ -118,7 +141,7 @@ def on_load(spec: str, sparsity: float, preset: str, sess: Session, rev: int, pr
         gr.Dropdown(choices=layer_choices(layers), value=choice),
         gr.Dropdown(choices=layer_choices(layers), value=choice),
         "Not compressed yet: press **Compress**.",
-        sliders.editor_html(layers, sess.clusters, rev), "",
+        sliders.editor_html(layers, sess.clusters, rev), "", vocabulary_radio(model),
     )
 
 
@@ -358,9 +381,7 @@ def build(sess: gr.State, rev: gr.State, spec0: str) -> CompressTab:
                                       "never touching the residual stream; only fc1, v and q sliders count there. "
                                       "The predictive method needs them.", elem_id="pl-units")
                 vocabulary = gr.Radio(list(VOCABULARY_CHOICES.items()), value="all", label="Decoder vocabulary (Whisper)",
-                                      info="Keep only the tokens of the scripts you will transcribe: the token "
-                                           "embedding and the output layer shrink; decided from the tokenizer, no "
-                                           "audio. Transcripts in those scripts stay the same.", elem_id="pl-vocab")
+                                      info=VOCABULARY_INFO, elem_id="pl-vocab")
                 gr.Markdown(RECOMMENDATION, elem_id="pl-recommendation")
                 compress_btn = gr.Button("3 · Compress", variant="primary", elem_id="pl-compress-btn")
                 status_md = gr.Markdown("Not compressed yet.", elem_id="pl-status")
@@ -390,7 +411,7 @@ def wire(demo: gr.Blocks, t: CompressTab, sess: gr.State, rev: gr.State, changes
     """Events of this tab; loading fills the layer dropdowns of ``changes`` and ``how``, compressing their charts."""
     load_inputs = [t.model_box, t.sparsity, t.preset, sess, rev]
     load_outputs = [sess, rev, t.model_md, t.plan_md, changes.inspect_layer, how.how_layer,
-                    t.status_md, t.editor, t.stale_md]
+                    t.status_md, t.editor, t.stale_md, t.vocabulary]
     t.load_btn.click(on_load, load_inputs, load_outputs, api_name="load_model", **HEAVY).failure(
         on_load_failed, sess, t.model_box, **INSTANT)
     t.model_box.select(on_load, load_inputs, load_outputs, **PRIVATE, **HEAVY).failure(
