@@ -139,10 +139,8 @@ def _trim_vocabulary(model: SpeechModel, new: nn.Module, script: str) -> dict:
     """Replace ``new``'s decoder embedding and output projection by the ``script`` tokens of the ORIGINAL's
     (:mod:`prunelab.vocabulary`); returns the record ``load_model`` rebuilds them from."""
     from ..vocabulary import set_vocabulary, trimmed_pair
-    from .vocabulary import kept_tokens
 
-    weight = model.model.model.decoder.embed_tokens.weight.detach()
-    keep = kept_tokens(model.processor.tokenizer, script, weight.shape[0])
+    weight, keep = _kept(model, script)
     set_vocabulary(new, *trimmed_pair(weight, keep))
     return {"script": script, "vocab_size": weight.shape[0], "kept": int(keep.numel()), "dim": weight.shape[1]}
 
@@ -153,12 +151,23 @@ def vocabulary_savings(model: SpeechModel) -> dict[str, float]:
     embedding / output layer), as ``compress()`` reports it in ``params_removed``; ``{}`` for CTC models."""
     if model.family != "whisper":
         return {}
-    from .vocabulary import SCRIPTS, kept_tokens
+    from .vocabulary import SCRIPTS
 
-    weight = model.model.model.decoder.embed_tokens.weight
     total = _count_params(model.model)
-    return {script: (weight.shape[0] - kept_tokens(model.processor.tokenizer, script, weight.shape[0]).numel())
-            * weight.shape[1] / total for script in SCRIPTS}
+    savings = {}
+    for script in SCRIPTS:
+        weight, keep = _kept(model, script)
+        savings[script] = (weight.shape[0] - keep.numel()) * weight.shape[1] / total
+    return savings
+
+
+def _kept(model: SpeechModel, script: str) -> tuple[Tensor, Tensor]:
+    """A Whisper model's decoder token embedding ``[V, D]`` (tied to its output layer) and the sorted ids ``[K]``
+    of the tokens ``script`` keeps (:func:`prunelab.compression.vocabulary.kept_tokens`)."""
+    from .vocabulary import kept_tokens
+
+    weight = model.model.model.decoder.embed_tokens.weight.detach()
+    return weight, kept_tokens(model.processor.tokenizer, script, weight.shape[0])
 
 
 def share_copy(module: nn.Module) -> nn.Module:
