@@ -289,6 +289,14 @@ TEST3_SENTENCES = [
 ]
 
 
+CLIP_SETS: dict[str, tuple[list[str], list[str]]] = {
+    "tune": (TUNE_VOICES, TUNE_SENTENCES), "test": (TEST_VOICES, TEST_SENTENCES),
+    "test2": (TEST2_VOICES, TEST2_SENTENCES), "test3": (TEST3_VOICES, TEST3_SENTENCES)}
+"""Every clip set: its voices and sentences (a new set is one entry here, its README role and its lists)."""
+
+ALL_SENTENCES = [s for _, sentences in CLIP_SETS.values() for s in sentences]
+
+
 def _run(cmd: list[str]) -> None:
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
@@ -376,11 +384,11 @@ def write_readme(name: str, voices: list[str], n: int) -> None:
              "added noise) and `<voice>_<nn>.txt` (the reference). Generated deterministically by "
              "`benchmarks/make_clips.py`. Clip-dropping rule, fixed before looking: none dropped.",
              "Never compute a compression from these clips (the project is data-free).", "",
-             "| voice | command | in tune | in test | in test2 | in test3 |", "|---|---|---|---|---|---|"]
-    yes = lambda v, group: "yes" if v in group else "no"  # noqa: E731
+             "| voice | command | " + " | ".join(f"in {n}" for n in CLIP_SETS) + " |",
+             "|---|---|" + "---|" * len(CLIP_SETS)]
     for v in voices:
-        lines.append(f"| `{v}` | `{voice_command(v)}` | {yes(v, TUNE_VOICES)} | {yes(v, TEST_VOICES)} | "
-                     f"{yes(v, TEST2_VOICES)} | {yes(v, TEST3_VOICES)} |")
+        lines.append(f"| `{v}` | `{voice_command(v)}` | "
+                     + " | ".join("yes" if v in group else "no" for group, _ in CLIP_SETS.values()) + " |")
     if name == "test":
         lines += ["", "Held-out voices/variants (test only): " + ", ".join(f"`{v}`" for v in HELD_OUT) + "."]
     lines += ["", "Voices and variants never in tune: "
@@ -392,14 +400,12 @@ def main() -> None:
     for tool in ("espeak-ng", "flite", "text2wave", "sox"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed (apt-get install espeak-ng flite festival sox)")
-    sets = {"tune": (TUNE_VOICES, TUNE_SENTENCES), "test": (TEST_VOICES, TEST_SENTENCES),
-            "test2": (TEST2_VOICES, TEST2_SENTENCES), "test3": (TEST3_VOICES, TEST3_SENTENCES)}
-    everything = TUNE_SENTENCES + TEST_SENTENCES + TEST2_SENTENCES + TEST3_SENTENCES + _other_sentences()
+    everything = ALL_SENTENCES + _other_sentences()
     assert len(set(map(_norm, everything))) == len(everything), "a sentence is used twice"
-    for s in TUNE_SENTENCES + TEST_SENTENCES + TEST2_SENTENCES + TEST3_SENTENCES:
+    for s in ALL_SENTENCES:
         assert 6 <= len(s.split()) <= 16 and not any(c.isdigit() for c in s), s
-    names = sys.argv[1:] or list(sets)  # e.g. `make_clips.py test2` writes only that set
-    for name, (voices, sents) in ((n, sets[n]) for n in names):
+    names = sys.argv[1:] or list(CLIP_SETS)  # e.g. `make_clips.py test2` writes only that set
+    for name, (voices, sents) in ((n, CLIP_SETS[n]) for n in names):
         w = write_set(name, voices, sents)
         write_readme(name, voices, len(w))
         print(f"{name}: {len(w)} clips -> {ROOT / name}")
