@@ -51,6 +51,10 @@ def job(method: str, preset: str, sparsity: float, units: str = "channels", allo
                 allocate=allocate, vocabulary=vocabulary)
 
 
+UNCOMPRESSED = dict(label="uncompressed", method="none", preset="-", sparsity=0.0, units="-", options={})
+"""The row of the model as loaded (every grid's first)."""
+
+
 # Target (a): methods on the encoder FFN neurons. kmeans and magnitude are the paper's comparison.
 CANDIDATES_A = ["kmeans", "magnitude", "representative", "predictive"]
 # Target (b): settings that remove more of the whole model (foldable units beyond the encoder FFN).
@@ -121,19 +125,20 @@ ROUND5 = [job("lowrank-qk", preset, s, "foldable") for preset, s in (
 
 def choice5_jobs() -> list[dict]:
     """Round 5's test3 grid, in the order it runs (see ROUND5), from choice5.json."""
-    choice = json.loads((OUT / "choice5.json").read_text())
-    jobs = [dict(label="uncompressed", method="none", preset="-", sparsity=0.0, units="-", options={})]
-    jobs += [job(**choice[key]["job"]) for key in ("b", "b_clustering_only") if choice.get(key)]
+    jobs, _ = uncompressed_and_b_choices("choice5.json")
     return list({j["label"]: j for j in jobs + ROUND5}.values())
+
+
+def uncompressed_and_b_choices(name: str) -> tuple[list[dict], dict]:
+    """The head of a test grid: the uncompressed row, then the (b) choice and the clustering-only (b) choice of
+    the choice file ``name`` (those it made); and the whole choice."""
+    choice = json.loads((OUT / name).read_text())
+    return [UNCOMPRESSED] + [job(**choice[key]["job"]) for key in ("b", "b_clustering_only") if choice.get(key)], choice
 
 
 def choice4_jobs() -> list[dict]:
     """Round 4's test2 grid, in the order it runs (see ROUND4), from choice4.json."""
-    choice = json.loads((OUT / "choice4.json").read_text())
-    jobs = [dict(label="uncompressed", method="none", preset="-", sparsity=0.0, units="-", options={})]
-    for key in ("b", "b_clustering_only"):
-        if choice.get(key):
-            jobs.append(job(**choice[key]["job"]))
+    jobs, choice = uncompressed_and_b_choices("choice4.json")
     jobs += [job("kmeans", "uniform", 0.0, vocabulary=v) for v in ("latin", "ascii")]
     for s in SPARSITIES:
         jobs += [job("predictive", "encoder-fc1", s, "foldable", choice["allocate"]),
@@ -175,8 +180,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     refs = [u.text for u in utts]
     model = load_model()
     cache = LayerCache(max_bytes=1024 * 2**20)
-    grid = [] if args.choice_only else [dict(label="uncompressed", method="none", preset="-", sparsity=0.0,
-                                             units="-", options={})]
+    grid = [] if args.choice_only else [UNCOMPRESSED]
     if args.round5:
         grid = grid + ROUND5 if args.set == "tune" else choice5_jobs()
     elif args.round4:
