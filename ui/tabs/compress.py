@@ -42,14 +42,8 @@ UNIT_CHOICES = {
 VOCABULARY_LABELS = {"all": "All tokens (every language)",
                      "latin": "Latin-script tokens only (English, French, Spanish, German, …)",
                      "ascii": "ASCII tokens only (English)"}
-
-VOCABULARY_CHOICES = {
-    VOCABULARY_LABELS["all"]: "all",
-    f"{VOCABULARY_LABELS['latin']}: −6.25 % of Whisper-base": "latin",
-    f"{VOCABULARY_LABELS['ascii']}: −8.12 % of Whisper-base": "ascii",
-}
 """Decoder vocabulary choices (Whisper only): the library's ``vocabulary`` option, decided from the tokenizer.
-These labels are the page's first (the default model); loading a model relabels them (:func:`vocabulary_radio`)."""
+Loading a model (also the page's first load) adds what each removes from it (:func:`vocabulary_radio`)."""
 
 VOCABULARY_INFO = ("Keep only the tokens of the scripts you will transcribe: the token embedding and the output "
                    "layer shrink; decided from the tokenizer, no audio. Transcripts in those scripts stay the same.")
@@ -244,7 +238,7 @@ def on_compress(method: str, seed: float, sess: Session, units: str = "channels"
     model, layers = require_model(sess)
     plan = Plan({l.name: sess.k(l) for l in layers})
     plan.validate(layers)
-    vocabulary = vocabulary if vocabulary in VOCABULARY_CHOICES.values() and vocabulary != "all" else None
+    vocabulary = vocabulary if vocabulary in VOCABULARY_LABELS and vocabulary != "all" else None
     if vocabulary and model.family != "whisper":
         raise gr.Error("The decoder vocabulary can only be trimmed in Whisper models; this CTC model writes "
                        "characters. Choose 'All tokens'.")
@@ -295,7 +289,7 @@ def on_vocabulary(vocabulary: str, sess: Session):
     model was made with another one."""
     if sess is None or not sess.spec:
         return gr.skip(), gr.skip()
-    sess = replace(sess, vocabulary=vocabulary if vocabulary in VOCABULARY_CHOICES.values() else "all")
+    sess = replace(sess, vocabulary=vocabulary if vocabulary in VOCABULARY_LABELS else "all")
     _, layers = require_model(sess)
     return sess, sliders.stale_note(sess, layers)
 
@@ -380,7 +374,7 @@ def build(sess: gr.State, rev: gr.State, spec0: str) -> CompressTab:
                                  info="Foldable units shrink fc1 with fc2, v with out_proj and q with k_proj per head, "
                                       "never touching the residual stream; only fc1, v and q sliders count there. "
                                       "The predictive method needs them.", elem_id="pl-units")
-                vocabulary = gr.Radio(list(VOCABULARY_CHOICES.items()), value="all", label="Decoder vocabulary (Whisper)",
+                vocabulary = gr.Radio([(l, v) for v, l in VOCABULARY_LABELS.items()], value="all", label="Decoder vocabulary (Whisper)",
                                       info=VOCABULARY_INFO, elem_id="pl-vocab")
                 gr.Markdown(RECOMMENDATION, elem_id="pl-recommendation")
                 compress_btn = gr.Button("3 · Compress", variant="primary", elem_id="pl-compress-btn")
