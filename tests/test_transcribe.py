@@ -13,7 +13,8 @@ from prunelab.compression import CompressionConfig, compress
 from prunelab.speech.audio import SAMPLE_RATE, load_audio
 from prunelab.errors import AudioError
 from prunelab.speech.metrics import normalize, wer, word_diff, word_diff_detailed
-from prunelab.speech.transcribe import CHUNK_LENGTH_S, get_pipeline, max_tokens_for, transcribe, transcribe_many
+from prunelab.speech.transcribe import (CHUNK_LENGTH_S, get_pipeline, max_tokens_for, transcribe, transcribe_batch,
+                                        transcribe_many)
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CLIPS = sorted(ASSETS.glob("clip*.wav"))
@@ -145,6 +146,35 @@ def test_tiny_whisper_transcript_is_the_greedy_english_decoding(tiny_whisper):
     audio = load_audio(CLIPS[1])[: 2 * SAMPLE_RATE]
     text = transcribe(tiny_whisper, audio, SAMPLE_RATE)
     assert text and text == _whisper_greedy(tiny_whisper, audio)
+
+
+def test_transcribing_prints_no_generation_chatter_and_keeps_the_callers_log_level(tiny_whisper):
+    """transformers warned on every clip that both max_new_tokens and the config's max_length were set (seen on
+    `prunelab transcribe`): the library sets the token budget on purpose, so nothing should reach the terminal."""
+    import logging
+
+    from transformers.utils import logging as hf_logging
+
+    class Records(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.WARNING)
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    seen = Records()
+    library = logging.getLogger("transformers")  # the logger every transformers module's logger reports to
+    hf_logging.set_verbosity_warning()
+    library.addHandler(seen)
+    try:
+        audio = load_audio(CLIPS[1])[: 2 * SAMPLE_RATE]
+        transcribe(tiny_whisper, audio, SAMPLE_RATE)
+        transcribe_batch(tiny_whisper, [audio, audio[:SAMPLE_RATE]], sampling_rate=SAMPLE_RATE)
+    finally:
+        library.removeHandler(seen)
+    assert not [m for m in seen.messages if "max_new_tokens" in m or "max_length" in m], seen.messages
+    assert hf_logging.get_verbosity() == hf_logging.WARNING
 
 
 def test_compressed_copy_gets_its_own_pipeline(tiny_ctc):

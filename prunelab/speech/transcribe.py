@@ -135,8 +135,7 @@ def _run(speech_model: SpeechModel, samples: np.ndarray, language: str | None, n
         # CTC: overlapping 30 s chunks, logits stitched at the strides (exact for CTC).
         call_kwargs["chunk_length_s"] = CHUNK_LENGTH_S
     inputs = {"raw": samples, "sampling_rate": SAMPLE_RATE}
-    with torch.inference_mode(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with torch.inference_mode(), quiet_transformers():  # no "max_new_tokens and max_length" chatter per clip
         out = pipe(inputs, **call_kwargs)
     text = out["text"] if isinstance(out, dict) else str(out)
     return (text or "").strip()
