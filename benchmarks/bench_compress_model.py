@@ -20,9 +20,11 @@ and from the process's high-water mark), the peak while loading, and the memory 
 1.3 x fp32 size + 0.5 GB; --dtype float32,bfloat16 runs each shape in both weight dtypes. CUDA when present
 (the peak is then torch.cuda.max_memory_allocated). Last line:
 ``seconds=<medium compress s> peak_rss_gb=<medium peak while compressing>`` (the first dtype given).
+--in-place measures ``compress_()`` (the model compressed in place, each original layer freed as it is replaced,
+as ``prunelab compress`` does) instead of ``compress()`` (a new model beside the untouched original).
 
 Usage:
-    python benchmarks/bench_compress_model.py --shape base,small,medium [--dtype float32,bfloat16]
+    python benchmarks/bench_compress_model.py --shape base,small,medium [--dtype float32,bfloat16] [--in-place]
     python benchmarks/bench_compress_model.py [--sparsity 0.5] [--batched] [--threads N]
     python benchmarks/bench_compress_model.py --large-v3 [--max-iter 20] [--batch 32] [--limit 64] [--init auto,k-means++]
 This is a script printing figures, not a timed test.
@@ -220,7 +222,7 @@ def ten_second_clip():
 
 def one_shape(args) -> dict:
     """Measure one shape in this process; returns the figures (printed as JSON by --one-shape)."""
-    from prunelab.compression import CompressionConfig, compress
+    from prunelab.compression import CompressionConfig, compress, compress_
     from prunelab.models import load_model
 
     dev = "cuda" if torch.cuda.is_available() and not args.force_cpu else "cpu"
@@ -236,7 +238,11 @@ def one_shape(args) -> dict:
         torch.cuda.reset_peak_memory_stats()
     with PeakSampler() as peak:
         t = time.perf_counter()
-        small = compress(sm, cfg)
+        if args.in_place:  # compress_(): each original layer freed as it is replaced
+            compress_(sm, cfg)
+            small = sm
+        else:
+            small = compress(sm, cfg)
         _sync(torch.device(dev))
         compress_s = time.perf_counter() - t
     gpu_peak = torch.cuda.max_memory_allocated() if dev == "cuda" else None
@@ -260,7 +266,7 @@ def one_shape(args) -> dict:
             "peak_rss_gb": peak.peak / 1e9, "gpu_peak_gb": None if gpu_peak is None else gpu_peak / 1e9,
             "target_gb": (1.3 * fp32 + 0.5e9) / 1e9, "process_start_gb": base_rss / 1e9,
             "params_removed": small.compression["params_removed"], "transcribe_s": transcribe_s, "tokens": tokens,
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "in_place": args.in_place}
 
 
 def bench_shapes(args) -> None:
@@ -272,7 +278,7 @@ def bench_shapes(args) -> None:
     bad = [x for x in shapes if x not in SHAPE_SPECS]
     if bad:
         raise SystemExit(f"unknown shape(s) {bad}; choose from {', '.join(SHAPE_SPECS)}")
-    print(f"kmeans at {args.sparsity:.0%} on preset {args.preset}, one fresh process per shape and dtype, torch "
+    print(f"kmeans at {args.sparsity:.0%} on preset {args.preset}{' IN PLACE (compress_)' if args.in_place else ''}, one fresh process per shape and dtype, torch "
           f"{torch.__version__}, {'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() and not args.force_cpu else 'CPU'}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}", flush=True)
     head = (f"{'shape':<13s}{'dtype':<9s}{'params':>9s}{'fp32 GB':>8s}{'load s':>8s}{'compress s':>11s}"
@@ -282,7 +288,7 @@ def bench_shapes(args) -> None:
     for shape in shapes:
         for dt in dtypes:
             cmd = [sys.executable, __file__, "--one-shape", shape, "--dtype", dt, "--sparsity", str(args.sparsity),
-                   "--preset", args.preset] + (["--force-cpu"] if args.force_cpu else []) + (
+                   "--preset", args.preset] + (["--in-place"] if args.in_place else []) + (["--force-cpu"] if args.force_cpu else []) + (
                    ["--threads", str(args.threads)] if args.threads else [])
             out = subprocess.run(cmd, capture_output=True, text=True)
             line = next((l for l in reversed(out.stdout.splitlines()) if l.startswith("{")), None)
@@ -314,6 +320,7 @@ def main(argv=None) -> int:
     ap.add_argument("--dtype", default="float32", help="--shape: weight dtype(s), comma-separated (float32, bfloat16, float16)")
     ap.add_argument("--preset", default="uniform", help="--shape: which layers (default uniform)")
     ap.add_argument("--json", help="--shape: also write the figures here")
+    ap.add_argument("--in-place", action="store_true", help="--shape: compress_() in place instead of compress()")
     ap.add_argument("--large-v3", action="store_true", help="Whisper-large-v3-shaped random matrices (512 layers)")
     ap.add_argument("--sparsity", type=float, default=None, help="default 0.5 (0.2 with --shape)")
     ap.add_argument("--max-iter", type=int, default=None, help="Lloyd iteration cap (default 300; 20 for --large-v3)")

@@ -16,7 +16,7 @@ Layout (imports run one way, top to bottom; nothing imports Gradio):
 * :mod:`.models`: loading and saving; :mod:`.speech`: audio, transcription, WER, evaluation;
   :mod:`.report`: sizes and figures; :mod:`.cli`: the ``prunelab`` command.
 """
-from .compression import CompressionConfig, LayerInfo, Plan, compress, find_layers
+from .compression import CompressionConfig, LayerInfo, Plan, compress, compress_, find_layers
 from .errors import AudioError, ModelLoadError, PlanError, PrunelabError
 from .methods import METHODS, get_method, register_method
 from .models import DEFAULT_MODEL, load_compressed, load_model, save_compressed
@@ -26,6 +26,6 @@ from .speech_model import SpeechModel
 
 __all__ = [
     "AudioError", "CompressionConfig", "DEFAULT_MODEL", "LayerInfo", "METHODS", "ModelLoadError", "Plan", "PlanError",
-    "PrunelabError", "SpeechModel", "compress", "find_layers", "get_method", "load_compressed", "load_model",
+    "PrunelabError", "SpeechModel", "compress", "compress_", "find_layers", "get_method", "load_compressed", "load_model",
     "register_method", "save_compressed", "size_report", "transcribe", "wer",
 ]
