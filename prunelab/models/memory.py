@@ -6,7 +6,9 @@ Measured (benchmarks/bench_compress_model.py --shape, BENCHMARKS.md section 5): 
 weights, and the layers the compressed copy replaces (it shares everything else). Compressing every layer
 (preset ``uniform``) replaces nearly all of them, so the worst case is twice the weights; the k-means
 working memory (in float32 whatever the weights' dtype) adds a few hundred MB. Whisper-medium's shapes,
-uniform 20 %: 6.4 GB peak with float32 weights (3.06 GB of them), 3.8 GB with bfloat16.
+uniform 20 %: 6.4 GB peak with float32 weights (3.06 GB of them), 3.8 GB with bfloat16. The guard counts that
+worst case (the app keeps the original to compare with). ``compress_()`` (in place, what ``prunelab compress``
+runs) frees each original layer as it is replaced and needs about the weights alone: 3.75 GB for the same run.
 """
 from __future__ import annotations
 
