@@ -228,16 +228,39 @@ def _resolve_init(init: str, N: int, k: int) -> str:
     return init
 
 
+#: On CPU :func:`_inertia` takes the points this many at a time through one small buffer: two fresh
+#: ``[N, D]`` temporaries cost page faults (medium's fc1, 4096 x 1025, one thread: 9-16 ms, 4.5-6 ms in
+#: blocks, the same sum bit for bit: each point's squared distance is one row reduction either way).
+INERTIA_ROWS = 256
+
+
 def _inertia(Xc: Tensor, C: Tensor, labels: Tensor, w: Tensor | None) -> Tensor:
     """``sum_i w_i |x_i - c_{label_i}|^2`` per item: ``[B]`` (``Xc`` ``[B, N, D]``, ``C`` ``[B, K, D]``)."""
     B, N, D = Xc.shape
     K = C.shape[1]
     offs = (torch.arange(B, device=Xc.device) * K).view(B, 1)
-    assigned = C.reshape(B * K, D).index_select(0, (labels + offs).view(-1)).view(B, N, D)
-    d = (Xc - assigned).pow_(2).sum(-1)
+    flat = (labels + offs).view(-1)
+    if Xc.device.type == "cpu":
+        d = _squared_distances(Xc.reshape(B * N, D), C.reshape(B * K, D), flat).view(B, N)
+    else:  # accelerators: whole tensors (fewer launches)
+        d = (Xc - C.reshape(B * K, D).index_select(0, flat).view(B, N, D)).pow_(2).sum(-1)
     if w is not None:
         d = d * w
     return d.sum(1)
+
+
+def _squared_distances(X: Tensor, C: Tensor, idx: Tensor) -> Tensor:
+    """``|X[i] - C[idx[i]]|^2`` for every row ``i`` of ``X`` ``[M, D]`` (``C``: ``[K, D]``, ``idx``: ``[M]``):
+    ``[M]``, :data:`INERTIA_ROWS` rows at a time through one reused buffer."""
+    M, D = X.shape
+    d = torch.empty(M, dtype=X.dtype)
+    buf = torch.empty(min(M, INERTIA_ROWS), D, dtype=X.dtype)
+    for s in range(0, M, INERTIA_ROWS):
+        e = min(s + INERTIA_ROWS, M)
+        diff = torch.index_select(C, 0, idx[s:e], out=buf[: e - s])
+        torch.sub(X[s:e], diff, out=diff).pow_(2)
+        torch.sum(diff, 1, out=d[s:e])
+    return d
 
 
 # -------------------------------------------------------------------------------- argument checks

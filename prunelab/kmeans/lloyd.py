@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from .problem import Problem
+from .rowmin import row_min
 
 
 def tolerance(X: Tensor, tol: float) -> Tensor:
@@ -239,7 +240,7 @@ def lloyd_incremental_item(p: Problem, b: int, max_iter: int, tol: float, *, see
         labels = init_labels
         C, Wk = centroids(labels)
         full_scores(labels, C.pow(2).sum(1), -2.0 / Wk.clamp_min(tiny))
-    best_val, best_idx = score.min(1)
+    best_val, best_idx = row_min(score)
     full = init_labels is None  # the next update must be a full one (scores of single points)
     strict = False
     n_iter = 0
@@ -263,7 +264,7 @@ def lloyd_incremental_item(p: Problem, b: int, max_iter: int, tol: float, *, see
         scale = -2.0 / Wk.clamp_min(tiny)
         if R is None:  # full recomputation
             full_scores(labels, cn, scale)
-            best_val, best_idx = score.min(1)
+            best_val, best_idx = row_min(score)
         else:
             members = torch.nonzero(torch.isin(labels, R)).flatten()
             slot = torch.full((k,), -1, dtype=torch.long, device=dev)
@@ -274,14 +275,14 @@ def lloyd_incremental_item(p: Problem, b: int, max_iter: int, tol: float, *, see
             S_R = torch.zeros(R.numel(), N, dtype=dtype, device=dev).index_add_(0, slot[labels[members]], rows_g)
             rows = torch.addcmul(cn[R].unsqueeze(1), S_R, scale[R].unsqueeze(1)).T.contiguous()
             score.index_copy_(1, R, rows)
-            sv, si = rows.min(1)
+            sv, si = row_min(rows)
             si = R[si]
             better = (sv < best_val) | ((sv == best_val) & (si < best_idx))
             best_val = torch.where(better, sv, best_val)
             best_idx = torch.where(better, si, best_idx)
             cols = torch.nonzero(torch.isin(best_idx, R) & ~better).flatten()
             if cols.numel():  # their previous best row changed: full column minimum
-                cv, ci = score.index_select(0, cols).min(1)
+                cv, ci = row_min(score.index_select(0, cols))
                 best_val[cols] = cv
                 best_idx[cols] = ci
         if shift <= tol:

@@ -10,7 +10,7 @@ Two implementations give the same partition:
 
 * :func:`ward_scipy`: scipy's C nearest-neighbour chain (``linkage(..., "ward")``, the whole dendrogram
   in ``O(N^2)``), used for unweighted CPU items with ``N <= WARD_SCIPY_MAX_N`` (faster than the torch
-  rounds for small N, where rounds merge few pairs each);
+  rounds for small N, where rounds merge few pairs each), unless few points are merged (:func:`uses_scipy`);
 * :func:`ward_rounds`: vectorised rounds of mutual-nearest-neighbour merges that build only the low
   part of the dendrogram in torch -- weighted items, large N, and accelerators, where every item of a
   batch runs its rounds in lock step (fewer launches).  On CPU items go one at a time (the 2-D column
@@ -26,13 +26,30 @@ from torch import Tensor
 
 from .gram import gram
 from .problem import Problem
+from .rowmin import row_min
 
 #: Unweighted Ward initialisation on CPU uses scipy's C nearest-neighbour chain up to this many points
-#: (faster than torch's vectorised rounds for small N, where rounds merge few pairs each).  Re-measured
-#: after the rounds' work buffers were reused (one thread, K = 0.8 N / 0.5 N): on low-rank weight-like
-#: rows scipy wins at every N <= 1024 (N = 1024: 30 / 39 ms against 47 / 76 ms); only on i.i.d. random
-#: rows and K = 0.8 N do the rounds win from N = 768 (N = 1024: 27 against 35 ms), so the limit stays.
+#: (faster than torch's vectorised rounds for small N, where rounds merge few pairs each), except where
+#: :data:`WARD_ROUNDS_MIN_N` says otherwise.
 WARD_SCIPY_MAX_N = 1024
+
+#: Above this many points the rounds are used all the same when at most :data:`WARD_ROUNDS_MAX_MERGED` of
+#: the points are merged away (``K >= 0.7 N``): scipy's chain builds the whole dendrogram whatever K is, the
+#: rounds' cost grows with the merges.  Measured on one thread after the rounds' row minima moved to numpy
+#: (:mod:`.rowmin`), ms, scipy / rounds, rank-64 "weight-like" and i.i.d. rows (bench_ward_limits.py's):
+#: N = 768: K = 0.8 N 21.8 / 16.2 and 21.6 / 15.4, K = 0.5 N 21.5 / 24.1 and 22.3 / 28.8; N = 1024: K = 0.8 N
+#: 39.9 / 20.4 and 36.5 / 23.5, K = 0.5 N 40.0 / 36.0 and 25.6 / 30.1; N = 512, K = 0.8 N: 6.4 / 5.1 and
+#: 6.1 / 7.3.  On the 336 N = 1024 layers of a Whisper-medium-shaped model at K = 0.8 N: 9.45 s / 7.0 s, the
+#: same partitions (only the cluster numbering differs).
+WARD_ROUNDS_MIN_N = 512
+WARD_ROUNDS_MAX_MERGED = 0.3
+
+
+def uses_scipy(p: Problem) -> bool:
+    """Whether :func:`ward_item_labels` takes scipy's chain for ``p`` (see :data:`WARD_SCIPY_MAX_N`)."""
+    if p.wl is not None or p.dev.type != "cpu" or p.N > WARD_SCIPY_MAX_N:
+        return False
+    return p.N <= WARD_ROUNDS_MIN_N or p.N - p.k > WARD_ROUNDS_MAX_MERGED * p.N
 
 
 def ward_labels(p: Problem) -> Tensor:
@@ -45,7 +62,7 @@ def ward_labels(p: Problem) -> Tensor:
 
 def ward_item_labels(p: Problem, b: int) -> Tensor:
     """:func:`ward_labels` for item ``b`` alone: labels ``[N]``."""
-    if p.wl is None and p.dev.type == "cpu" and p.N <= WARD_SCIPY_MAX_N:
+    if uses_scipy(p):
         return ward_scipy(p.item_gram(b), p.k)
     G = p.item_gram(b).unsqueeze(0)
     cost = p.scratch(p.N * p.N).view(1, p.N, p.N)
@@ -91,6 +108,12 @@ def ward_rounds(G: Tensor, wl: Tensor | None, k: int, *, out: Tensor | None = No
     ``N - k`` lowest merges (heights made monotone, ties broken by creation order) then give the
     greedy ``N -> k`` partition.  Slots are numbered globally, ``b * N + i``; memory: one
     ``[B, N, N]`` cost matrix.
+
+    Dead columns (slots merged away) are never written: they keep stale finite costs, and every row
+    minimum adds a ``[B, N]`` mask (0, or +inf where dead) to the rows it reads (:func:`_row_min`).
+    Filling them with +inf was half of the column writes, strided scatters over the whole matrix
+    (medium's fc1, N = 4096, K = 3277, one thread: the column writes took ~115 ms a layer with them,
+    ~69 ms without); the mask costs one add per redone row, in cache.
     """
     B, N, dev, dtype = G.shape[0], G.shape[1], G.device, G.dtype
     need = N - k
@@ -99,7 +122,7 @@ def ward_rounds(G: Tensor, wl: Tensor | None, k: int, *, out: Tensor | None = No
     ar_n = torch.arange(N, device=dev)
     m = torch.ones(BN, dtype=dtype, device=dev) if wl is None else wl.reshape(BN).clone()
     sq = G.diagonal(dim1=1, dim2=2)  # [B, N]
-    # cost[b, i, j] = m_i m_j / (m_i + m_j) |c_i - c_j|^2 ; +inf on the diagonal and in dead columns
+    # cost[b, i, j] = m_i m_j / (m_i + m_j) |c_i - c_j|^2 ; +inf on the diagonal (dead columns: stale)
     cost = torch.empty_like(G) if out is None else out
     if wl is None:  # (|c_i|^2 + |c_j|^2) / 2 - c_i . c_j
         half = sq * 0.5
@@ -110,7 +133,8 @@ def ward_rounds(G: Tensor, wl: Tensor | None, k: int, *, out: Tensor | None = No
     cost.diagonal(dim1=1, dim2=2).fill_(inf)
     rows_of = cost.view(BN, N)  # row of global slot g
     flat = cost.view(-1)
-    val, nn = rows_of.min(1)  # first minimum: ties go to the lowest slot
+    val, nn = row_min(rows_of)  # first minimum: ties go to the lowest slot
+    dead = torch.zeros(B, N, dtype=dtype, device=dev)  # +inf in the columns of dead slots
     base = torch.arange(B, device=dev).repeat_interleave(N) * N  # [BN]: b * N of each slot
     nn = nn + base  # global
     alive = torch.ones(BN, dtype=torch.bool, device=dev)
@@ -150,8 +174,8 @@ def ward_rounds(G: Tensor, wl: Tensor | None, k: int, *, out: Tensor | None = No
         next_id += counts
         rec_item.append(item), rec_par.append(new_ids), rec_h.append(h)
         rec_a.append(node.index_select(0, pa)), rec_b.append(node.index_select(0, pb))
-        # Lance-Williams rows of the merged clusters (inf in dead columns and on the diagonal follows
-        # from the inf there in rows a and b)
+        # Lance-Williams rows of the merged clusters (inf on the diagonal follows from the inf there in
+        # rows a and b; dead columns get stale values, finite or +inf, never NaN)
         ma, mb = m.index_select(0, pa), m.index_select(0, pb)
         tot = ma + mb
         dab = val.index_select(0, pa)
@@ -178,15 +202,14 @@ def ward_rounds(G: Tensor, wl: Tensor | None, k: int, *, out: Tensor | None = No
         node.index_copy_(0, pa, new_ids)
         alive.index_fill_(0, pb, False)
         val.index_fill_(0, pb, inf)
+        dead.view(-1).index_fill_(0, pb, inf)
         rows_of.index_copy_(0, pa, rows)
-        # columns: cost[b, r, a] = rows[i, r] for the new clusters, +inf for the dead slots
+        # columns: cost[b, r, a] = rows[i, r] for the new clusters (dead columns are left as they are)
         if B == 1:  # one strided 2-D copy (cheaper on CPU than flat indices)
-            rows_t = rows.T.contiguous()
-            cost[0].index_copy_(1, torch.cat([a_loc, b_loc]), torch.cat([rows_t, torch.full_like(rows_t, inf)], 1))
+            cost[0].index_copy_(1, a_loc, rows.T.contiguous())
         else:
             col = (item * N * N).unsqueeze(1) + ar_n.unsqueeze(0) * N  # [P, N] flat index of (b, r, 0)
             flat.index_copy_(0, (col + a_loc.unsqueeze(1)).view(-1), rows.view(-1))
-            flat.index_fill_(0, (col + b_loc.unsqueeze(1)).view(-1), inf)
         # nearest neighbours: recompute rows that were merged or pointed at a merged slot; any other
         # live row keeps its neighbour unless a new cluster is strictly nearer (only by rounding)
         merged = torch.zeros(BN, dtype=torch.bool, device=dev)
@@ -194,7 +217,7 @@ def ward_rounds(G: Tensor, wl: Tensor | None, k: int, *, out: Tensor | None = No
         merged[pb] = True
         redo = torch.nonzero(alive & (merged | merged.index_select(0, nn))).flatten()
         if redo.numel():
-            rv, ri = _row_min(rows_of, redo)
+            rv, ri = _row_min(rows_of, redo, dead, None if B == 1 else torch.div(redo, N, rounding_mode="floor"))
             val.index_copy_(0, redo, rv)
             nn.index_copy_(0, redo, ri + base.index_select(0, redo))
         slot = (item * N).unsqueeze(1) + ar_n.unsqueeze(0)  # [P, N] global slot of (pair's item, r)
@@ -233,17 +256,20 @@ def ward_rounds(G: Tensor, wl: Tensor | None, k: int, *, out: Tensor | None = No
 ROW_MIN_CHUNK = 256
 
 
-def _row_min(rows_of: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
-    """(min, first argmin) of the rows ``rows_of[idx]`` (``rows_of``: ``[R, N]``, ``idx``: ``[M]``): two ``[M]``
-    tensors, through one small reused buffer instead of an ``[M, N]`` copy."""
+def _row_min(rows_of: Tensor, idx: Tensor, dead: Tensor, items: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """(min, first argmin) of the rows ``rows_of[idx]`` over live columns (``rows_of``: ``[R, N]``, ``idx``:
+    ``[M]``): two ``[M]`` tensors, through one small reused buffer instead of an ``[M, N]`` copy.
+
+    ``dead``: ``[B, N]`` column mask, 0 where the slot lives and +inf where it is dead, added to each row
+    copied (``x + 0`` is ``x`` exactly, so live costs and first-minimum ties are unchanged); ``items``:
+    ``[M]`` the item (row of ``dead``) of each row, or None when ``B == 1``."""
     M, N = idx.numel(), rows_of.shape[1]
-    if M <= ROW_MIN_CHUNK:
-        return rows_of.index_select(0, idx).min(1)
     val = torch.empty(M, dtype=rows_of.dtype, device=rows_of.device)
     arg = torch.empty(M, dtype=torch.long, device=rows_of.device)
-    buf = torch.empty(ROW_MIN_CHUNK, N, dtype=rows_of.dtype, device=rows_of.device)
+    buf = torch.empty(min(M, ROW_MIN_CHUNK), N, dtype=rows_of.dtype, device=rows_of.device)
     for s in range(0, M, ROW_MIN_CHUNK):
         e = min(s + ROW_MIN_CHUNK, M)
         chunk = torch.index_select(rows_of, 0, idx[s:e], out=buf[: e - s])
-        torch.min(chunk, 1, out=(val[s:e], arg[s:e]))
+        chunk.add_(dead[0] if items is None else dead.index_select(0, items[s:e]))
+        val[s:e], arg[s:e] = row_min(chunk)
     return val, arg
