@@ -17,15 +17,15 @@ agglomerative clustering as the start when ``K >= N / 2``.  One module per piece
 * :mod:`.seeding` -- greedy k-means++ seeding;
 * :mod:`.ward` -- Ward's agglomerative initialisation (torch merge rounds, or scipy's NN chain);
 * :mod:`.lloyd` -- Lloyd iterations: batched, and incremental in kernel space on CPU;
-* :mod:`.gram` -- Gram matrices ``X X^T`` (kernel space; BLAS ``syrk`` on CPU);
+* :mod:`.gram` -- Gram matrices ``X X^T`` (kernel space) and squared row norms;
 * :mod:`.rowmin` -- row minima (numpy's vectorised ``argmin`` on CPU), for Ward and Lloyd;
 * :mod:`.threads` -- torch thread control on CPU.
 
-Tuning constants live in the module that reads them (``gram.SYRK_MAX_N``, ``gram.GRAM_BLOCK``,
+Tuning constants live in the module that reads them (``gram.SMALL_GRAM_MAX_N``, ``gram.GRAM_BLOCK``,
 ``ward.WARD_SCIPY_MAX_N``, ``ward.WARD_ROUNDS_MIN_N``, ``threads.SEQUENTIAL_THREADS``,
 ``seeding.DSQ_MAX_BYTES``, ``api.GRAM_MAX_BYTES`` / ``api.GRAM_MAX_N``).
 Imports go one way (``api`` -> ``seeding`` / ``ward`` / ``lloyd`` -> ``problem`` -> ``gram`` ->
-``threads``); scipy and threadpoolctl are imported inside the functions that use them.
+``threads``); scipy is imported inside the functions that use it.
 """
 from __future__ import annotations
 

@@ -204,7 +204,7 @@ def _solve(X: Tensor, k: int, w: Tensor | None, max_iter: int, tol: float, n_loc
         seeds = kmeanspp_seeds(p, seed, n_local_trials)
     # 2. Lloyd
     lloyd = lloyd_incremental if p.use_gram and not p.dense else lloyd_batched
-    C, labels, n_iter = lloyd(p, max_iter, tolerance(Xc, tol), seeds=seeds, init_labels=init_labels)
+    C, labels, n_iter = lloyd(p, max_iter, tolerance(Xc, tol, p.xn), seeds=seeds, init_labels=init_labels)
     return KMeansResult(C + mean, labels, _inertia(Xc, C, labels, w), n_iter)
 
 

@@ -8,31 +8,27 @@ members, ``C X^T = A G`` with ``A`` the normalised ``[K, N]`` assignment matrix,
 scatter-add of ``G`` in ``O(N^2)`` instead of an ``O(N K D)`` matrix product (:mod:`.lloyd`).  Ward's
 costs are read off ``G`` as well (:mod:`.ward`).
 
-On CPU small Gram matrices come from BLAS ``syrk`` (half the flops of a product, then a mirror copy),
-run with one BLAS thread; larger ones from a product with the caller's torch threads: on one thread
-(two layers compressed side by side, :mod:`prunelab.compression.parallel`) only the upper block
-triangle is multiplied and the rest mirrored (:func:`_blocked_gram`), else one plain product.  The mirror
-is done in torch on the column-major result (measured at N = 1024: 1.9 ms, against 5.5 ms for numpy's
-``U + U.T`` and another 5 ms for stacking a single item).
-scipy (for ``syrk``) and threadpoolctl are imported only here, when first needed: importing scipy
-takes ~0.3 s, which ``import prunelab`` should not pay.
+On CPU every Gram matrix is a torch product (torch releases the GIL while it multiplies; scipy's BLAS
+``syrk``, used here before, did not, so while one layer's Gram was computed the other layer compressed side by
+side (:mod:`prunelab.compression.parallel`) could not run a line of Python: medium-shaped uniform 20 %, 336
+``syrk`` calls of ~17 ms).  Up to :data:`SMALL_GRAM_MAX_N` points the product runs on the calling thread's
+torch threads as :func:`sequential_threads` leaves them (one), so a layer gets the same bits whether it is
+compressed alone or beside another (MKL splits long reductions differently on two threads); larger ones with
+the caller's threads.  On one thread only the upper block triangle is multiplied and the rest mirrored
+(:func:`_blocked_gram`), else one plain product.
 """
 from __future__ import annotations
-
-import functools
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from .threads import caller_threads
 
-if TYPE_CHECKING:
-    from threadpoolctl import ThreadpoolController
-
-#: On CPU, Gram matrices up to this N come from BLAS ``syrk`` (half the flops of a product, then a
-#: mirror copy); above it the mirror copy costs more than it saves and a plain product is used.
-SYRK_MAX_N = 1024
+#: On CPU, Gram matrices up to this N are computed on the thread count :func:`sequential_threads` leaves
+#: (one), the same alone or beside another layer; larger ones with the caller's threads.  Measured on one
+#: thread against the ``syrk`` used before, Whisper-medium shapes: 1024 x 1025 13 vs 17 ms, 1024 x 4097 51 vs
+#: 53 ms; partitions of 11 of its 336 N = 1024 layers changed by rounding (inertia 36124.4215 / 36124.4223).
+SMALL_GRAM_MAX_N = 1024
 
 #: Row-block height of :func:`_blocked_gram`.  At 4096 x 1025 (medium's fc1) on one thread: 155-195 ms
 #: against 255 ms for the plain product, and bit-for-bit the same matrix (MKL, AVX-512; 128-row blocks
@@ -40,46 +36,49 @@ SYRK_MAX_N = 1024
 GRAM_BLOCK = 256
 
 
-@functools.lru_cache(maxsize=1)
-def _blas_controller() -> ThreadpoolController:
-    """One controller for the process, built on first use (building one scans the loaded shared libraries)."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
+#: :func:`row_sq_norms` squares this many rows at a time (CPU) through one small buffer.
+SQ_NORM_ROWS = 256
 
 
-def uses_syrk(X: Tensor) -> bool:
-    """Whether :func:`gram` takes BLAS ``syrk`` for ``X`` ``[B, N, D]`` (and makes its own result)."""
-    return X.device.type == "cpu" and X.shape[1] <= SYRK_MAX_N
+def row_sq_norms(X: Tensor) -> Tensor:
+    """``|x|^2`` of every row of ``X`` ``[..., D]``: ``[...]``, bit for bit ``X.pow(2).sum(-1)``.
+
+    On CPU the squares go through one ``[256, D]`` buffer instead of a fresh ``X``-sized temporary (each row is
+    the same one reduction either way): the squared norms of points and centroids were 4.4 s of a 52 s
+    one-thread k-means of Whisper-medium's 384 layers, mostly page faults on those temporaries."""
+    if X.device.type != "cpu" or X.dim() < 2 or X.requires_grad:
+        return X.pow(2).sum(-1)
+    flat = X.reshape(-1, X.shape[-1])
+    M, D = flat.shape
+    out = torch.empty(M, dtype=X.dtype)
+    buf = torch.empty(min(M, SQ_NORM_ROWS), D, dtype=X.dtype)
+    for s in range(0, M, SQ_NORM_ROWS):
+        e = min(s + SQ_NORM_ROWS, M)
+        rows = flat[s:e]
+        torch.sum(torch.mul(rows, rows, out=buf[: e - s]), -1, out=out[s:e])
+    return out.view(X.shape[:-1])
 
 
 def gram(X: Tensor, out: Tensor | None = None) -> Tensor:
-    """``X X^T`` for ``X`` of shape ``[B, N, D]``: ``[B, N, N]``, same dtype.  One large product, so it
-    runs with the caller's threads; on CPU up to :data:`SYRK_MAX_N` points through BLAS ``syrk``.
-    ``out``: a ``[B, N, N]`` tensor to write the product into (not used where :func:`uses_syrk`)."""
+    """``X X^T`` for ``X`` of shape ``[B, N, D]``: ``[B, N, N]``, same dtype, written into ``out`` (a ``[B, N, N]``
+    tensor) when given.  Up to :data:`SMALL_GRAM_MAX_N` points on CPU with the current torch threads (one inside
+    a k-means call), above it with the caller's (see the module doc)."""
     B, N, D = X.shape
-    if uses_syrk(X):
-        from scipy.linalg.blas import dsyrk, ssyrk  # (here: scipy takes ~0.3 s to import)
-
-        syrk = dsyrk if X.dtype == torch.float64 else ssyrk
-        out = []
-        # one BLAS thread: these products take 1-6 ms, and OpenBLAS's idle workers would spin for ~0.1 s
-        # of CPU after each call, taking a core from whatever runs next
-        with _blas_controller().limit(limits=1, user_api="blas"):
-            for b in range(B):
-                U = torch.from_numpy(syrk(1.0, X[b].numpy().T, trans=1))  # upper triangle, zeros below
-                G = U.contiguous()  # (syrk's result is column-major)
-                G.add_(U.T)  # mirror; then the diagonal, which was added twice
-                G.diagonal().copy_(U.diagonal())
-                out.append(G)
-        return out[0].unsqueeze(0) if B == 1 else torch.stack(out)
+    if X.device.type == "cpu" and N <= SMALL_GRAM_MAX_N:
+        return _cpu_gram(X, out)
     with caller_threads(X.device):
-        if X.device.type == "cpu" and torch.get_num_threads() == 1 and N > GRAM_BLOCK:
-            out = torch.empty(B, N, N, dtype=X.dtype) if out is None else out
-            for b in range(B):
-                _blocked_gram(X[b], out[b])
-            return out
-        return torch.bmm(X, X.transpose(1, 2), out=out)
+        return _cpu_gram(X, out) if X.device.type == "cpu" else torch.bmm(X, X.transpose(1, 2), out=out)
+
+
+def _cpu_gram(X: Tensor, out: Tensor | None) -> Tensor:
+    """:func:`gram` on CPU with torch's current thread count: blocked on one thread (above one block), else ``bmm``."""
+    B, N, _ = X.shape
+    if torch.get_num_threads() == 1 and N > GRAM_BLOCK:
+        out = torch.empty(B, N, N, dtype=X.dtype) if out is None else out
+        for b in range(B):
+            _blocked_gram(X[b], out[b])
+        return out
+    return torch.bmm(X, X.transpose(1, 2), out=out)
 
 
 def _blocked_gram(X: Tensor, out: Tensor) -> None:

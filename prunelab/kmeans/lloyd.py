@@ -30,18 +30,20 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .gram import row_sq_norms
 from .problem import Problem
 from .rowmin import row_min
 
 
-def tolerance(X: Tensor, tol: float) -> Tensor:
+def tolerance(X: Tensor, tol: float, xn: Tensor | None = None) -> Tensor:
     """scikit-learn's tolerance for ``X`` ``[B, N, D]``: tol * mean over features of the (unweighted,
-    biased) variance; ``[B]``."""
+    biased) variance; ``[B]``. ``xn``: the rows' squared norms ``[B, N]`` if known (saves a pass over ``X``)."""
     if tol == 0:
         return torch.zeros(X.shape[0], dtype=X.dtype, device=X.device)
     B, N, D = X.shape
     mu = X.mean(1)  # var = E[x^2] - E[x]^2 per feature (X is already centred, so this is well conditioned)
-    return (X.pow(2).sum((1, 2)) / N - mu.pow(2).sum(1)) / D * tol
+    total = (row_sq_norms(X) if xn is None else xn).sum(1)
+    return (total / N - mu.pow(2).sum(1)) / D * tol
 
 
 def relocate_empty(lab: Tensor, dist: Tensor, empty: Tensor) -> Tensor:
@@ -235,11 +237,11 @@ def lloyd_incremental_item(p: Problem, b: int, max_iter: int, tol: float, *, see
     if init_labels is None:
         C = X.index_select(0, seeds)
         torch.index_select(G, 1, seeds, out=score)  # G[:, seeds] = G[seeds].T (symmetric)
-        score.mul_(-2.0).add_(C.pow(2).sum(1).unsqueeze(0))
+        score.mul_(-2.0).add_(row_sq_norms(C).unsqueeze(0))
     else:
         labels = init_labels
         C, Wk = centroids(labels)
-        full_scores(labels, C.pow(2).sum(1), -2.0 / Wk.clamp_min(tiny))
+        full_scores(labels, row_sq_norms(C), -2.0 / Wk.clamp_min(tiny))
     best_val, best_idx = row_min(score)
     full = init_labels is None  # the next update must be a full one (scores of single points)
     strict = False
@@ -260,7 +262,7 @@ def lloyd_incremental_item(p: Problem, b: int, max_iter: int, tol: float, *, see
                 R = None
         full = False
         labels, C = new, C_new
-        cn = C.pow(2).sum(1)
+        cn = row_sq_norms(C)
         scale = -2.0 / Wk.clamp_min(tiny)
         if R is None:  # full recomputation
             full_scores(labels, cn, scale)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from .gram import gram, uses_syrk
+from .gram import gram, row_sq_norms
 from .workspace import buffer
 
 
@@ -23,9 +23,9 @@ def dense_deterministic(device: torch.device) -> bool:
 
 
 def _gram(Xc: Tensor) -> Tensor:
-    """The Gram matrices ``[B, N, N]`` of a problem, in this thread's reusable buffer where they are a product."""
+    """The Gram matrices ``[B, N, N]`` of a problem, in this thread's reusable buffer."""
     B, N, _ = Xc.shape
-    return gram(Xc, out=None if uses_syrk(Xc) else buffer("gram", B * N * N, Xc.dtype, Xc.device).view(B, N, N))
+    return gram(Xc, out=buffer("gram", B * N * N, Xc.dtype, Xc.device).view(B, N, N))
 
 
 @dataclass(eq=False)
@@ -85,7 +85,7 @@ class Problem:
             w=w,
             wl=wl,
             Xw=Xw,
-            xn=Xc.pow(2).sum(-1),
+            xn=row_sq_norms(Xc),
             G=_gram(Xc) if use_gram else None,
             use_gram=use_gram,
             dense=dense_deterministic(dev) if dense is None else dense,

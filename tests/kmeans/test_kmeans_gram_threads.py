@@ -11,18 +11,37 @@ from prunelab.kmeans import kmeans
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_gram_syrk_and_product_agree(dtype, monkeypatch):
+def test_gram_small_and_large_paths_agree(dtype, monkeypatch):
     x = torch.randn(3, 70, 90, generator=torch.Generator().manual_seed(0), dtype=dtype)
     ref = torch.bmm(x.double(), x.double().transpose(1, 2))
     tol = 1e-4 if dtype == torch.float32 else 1e-10
-    for limit in (10**6, 0):  # syrk + mirror, then the plain product
-        monkeypatch.setattr(gram, "SYRK_MAX_N", limit)
-        for b in (3, 1):  # (one item is not stacked)
+    for limit in (10**6, 0):  # on the current threads, then with the caller's
+        monkeypatch.setattr(gram, "SMALL_GRAM_MAX_N", limit)
+        for b in (3, 1):
             g = gram.gram(x[:b])
             assert g.dtype == dtype and g.shape == (b, 70, 70) and g.is_contiguous()
-            if limit:  # the mirrored triangle is exactly symmetric
-                assert torch.equal(g, g.transpose(1, 2))
             assert torch.allclose(g.double(), ref[:b], rtol=tol, atol=tol * float(ref.abs().max()))
+            out = torch.full((b, 70, 70), float("nan"), dtype=dtype)
+            assert gram.gram(x[:b], out=out).data_ptr() == out.data_ptr() and torch.equal(out, g)
+
+
+def test_a_small_gram_gets_the_same_bits_alone_and_beside_another_layer():
+    """Up to SMALL_GRAM_MAX_N points the product runs on the one thread a k-means call leaves, whatever the
+    caller's count: a layer compressed alone (caller: 2 threads) and in a worker (1 thread) gets the same G.
+    (MKL splits this 512 x 4097 product differently on 2 threads: the bits would differ.)"""
+    x = torch.randn(1, 512, 4097, generator=torch.Generator().manual_seed(3))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        worker = gram.gram(x)
+        torch.set_num_threads(2)
+        with threads.sequential_threads(torch.device("cpu")):
+            alone = gram.gram(x)
+        two = torch.bmm(x, x.transpose(1, 2))
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(alone, worker)
+    assert not torch.equal(two, worker)  # (what a product on the caller's two threads would have given)
 
 
 def test_thread_count_restored_after_call():
@@ -46,7 +65,7 @@ def test_thread_count_restored_after_call():
 
 
 def test_calls_run_with_one_thread_and_gram_with_the_callers(monkeypatch):
-    # the many small ops see SEQUENTIAL_THREADS; the one large product (a Gram matrix above SYRK_MAX_N)
+    # the many small ops see SEQUENTIAL_THREADS; the one large product (a Gram matrix above SMALL_GRAM_MAX_N)
     # gets the caller's count back
     seen = {}
     real_bmm = torch.bmm
@@ -56,7 +75,7 @@ def test_calls_run_with_one_thread_and_gram_with_the_callers(monkeypatch):
             seen["gram"] = torch.get_num_threads()
         return real_bmm(a, b, *args, **kw)
 
-    monkeypatch.setattr(gram, "SYRK_MAX_N", 0)
+    monkeypatch.setattr(gram, "SMALL_GRAM_MAX_N", 0)
     monkeypatch.setattr(gram.torch, "bmm", spy)
     before = torch.get_num_threads()
     try:

@@ -143,7 +143,7 @@ def test_ward_item_labels_same_partition_either_side_of_the_rule(monkeypatch):
 
 @pytest.mark.parametrize("N", [300, 513, 1100])
 def test_blocked_gram_on_one_thread_equals_the_product(N, monkeypatch):
-    monkeypatch.setattr(gram, "SYRK_MAX_N", 0)
+    monkeypatch.setattr(gram, "SMALL_GRAM_MAX_N", 0)
     x = torch.randn(2, N, 70, generator=torch.Generator().manual_seed(N))
     ref = torch.bmm(x.double(), x.double().transpose(1, 2))
     before = torch.get_num_threads()
@@ -161,7 +161,7 @@ def test_blocked_gram_on_one_thread_equals_the_product(N, monkeypatch):
 
 def test_kmeans_same_result_with_blocked_and_plain_gram(monkeypatch):
     # the blocked product is bit for bit the plain one here (MKL): same labels and inertia
-    monkeypatch.setattr(gram, "SYRK_MAX_N", 0)
+    monkeypatch.setattr(gram, "SMALL_GRAM_MAX_N", 0)
     monkeypatch.setattr(gram, "GRAM_BLOCK", 64)
     x = weight_like(n=300, d=129, seed=7)
     before = torch.get_num_threads()

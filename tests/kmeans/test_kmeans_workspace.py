@@ -62,7 +62,7 @@ def test_buffers_belong_to_one_thread():
 
 
 def test_kmeans_results_are_the_same_and_not_overwritten_by_the_next_call(monkeypatch):
-    monkeypatch.setattr(gram, "SYRK_MAX_N", 64)  # so these N take the Gram product into the reused buffer
+    monkeypatch.setattr(gram, "SMALL_GRAM_MAX_N", 64)  # so these N take the Gram product into the reused buffer
     monkeypatch.setattr(ward, "WARD_SCIPY_MAX_N", 64)  # and Ward's torch rounds, whose cost matrix is reused
     x1 = weight_like(200, 40, seed=1)
     x2 = weight_like(200, 40, seed=2)
