@@ -308,6 +308,25 @@ def test_narrow_screen_shows_every_tab_name_and_whole_dropdown_texts(browser, ti
         assert cut == []
 
 
+def test_plan_upload_box_shows_its_whole_prompt(page):
+    """The 'Restore sliders from a plan JSON' drop zone was 90 px tall, and its 'Click to Upload' line was cut off
+    at the bottom (seen in Chromium): every line of the prompt must lie inside the visible box."""
+    page.locator(".pl-layer-slider").first.wait_for()
+    zone = page.locator("#pl-downloads").first.locator("button").filter(has_text="Click to Upload").first
+    zone.scroll_into_view_if_needed()
+    # the rectangles of the prompt's text lines themselves (a Range), against the drop zone's
+    lines = zone.evaluate("""b => {
+        const walk = document.createTreeWalker(b, NodeFilter.SHOW_TEXT), out = [], c = b.getBoundingClientRect();
+        for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+            if (!n.textContent.trim()) continue;
+            const r = document.createRange(); r.selectNodeContents(n); const t = r.getBoundingClientRect();
+            out.push([n.textContent.trim(), t.top - c.top, c.bottom - t.bottom]);
+        }
+        return out; }""")
+    assert any(text == "Click to Upload" for text, _, _ in lines), lines
+    assert all(above >= -1 and below >= -1 for _, above, below in lines), lines
+
+
 def test_plot_images_have_alt_text(page):
     page.get_by_role("button", name="3 · Compress").click()
     page.get_by_text("Compressed with").first.wait_for()

@@ -389,7 +389,7 @@ def build(sess: gr.State, rev: gr.State, spec0: str) -> CompressTab:
                         model_file_out = gr.File(label="Compressed model (safetensors + config + plan)",
                                                  interactive=False, height=90, min_width=140)
                     plan_file_in = gr.File(label="Restore sliders from a plan JSON", file_types=[".json"],
-                                           type="filepath", height=90)
+                                           type="filepath", height=140)
             with gr.Column(scale=3, min_width=320):
                 plan_md = gr.Markdown("", elem_id="pl-plan")
                 gr.Markdown("**Clusters per layer.** Each slider is a layer's K (clusters kept out of C "
