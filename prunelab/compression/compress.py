@@ -98,7 +98,7 @@ def _compress(model: SpeechModel, config: CompressionConfig, *, cache: LayerCach
     todo = plan.active(layers)
     total = _count_params(model.model)
     new = model.model if in_place else share_copy(model.model)
-    last_reader = _last_readers(todo)
+    last_reader = _last_readers(todo) if in_place else {}
     modules: dict[str, nn.Module] = {}
     distortion: dict[str, float] = {}
     widths: dict[str, dict[str, int]] = {}
@@ -125,12 +125,13 @@ def _compress(model: SpeechModel, config: CompressionConfig, *, cache: LayerCach
                 if layer.heads:
                     dim = "v_dim" if layer.kind == "v" else "qk_dim"
                     widths.setdefault(layer.name.rpartition(".")[0], {})[dim] = result.k // layer.heads
-                waiting += [layer.name, layer.partner]
+                built = [layer.name, layer.partner]
             else:
                 modules[layer.name] = to_module(result, like=new.get_submodule(layer.name))
-                waiting.append(layer.name)
+                built = [layer.name]
             del result  # (the module holds what is needed)
             if in_place:  # drop every original that no layer after this one reads
+                waiting += built
                 for name in [n for n in waiting if last_reader.get(n, -1) <= i]:
                     set_module(new, name, modules[name])
                     waiting.remove(name)
