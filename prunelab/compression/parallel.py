@@ -19,7 +19,8 @@ unless ``MALLOC_ARENA_MAX`` is set already): 3.90 GB, same time (34.3 vs 34.8 s)
 Python threads share the GIL: a call that holds it while it computes stalls the other layer's Python (the
 many small ops of Ward's rounds and Lloyd). scipy's BLAS ``syrk`` did (the Gram matrices of N <= 1024 points,
 336 calls on Whisper-medium's shape); since they are torch products (:mod:`prunelab.kmeans.gram`) and the row
-minima numpy's GIL-free ``argmin``, medium's run takes 25-31 s instead of 33-35 s (BENCHMARKS.md, section 5).
+minima numpy's GIL-free ``argmin``, medium's run takes 21.7-26.1 s on idle cores instead of 33-35 s
+(BENCHMARKS.md, section 5).
 
 Layers are independent here: a method reads only the ORIGINAL model's weights (never the partly
 compressed copy) and seeds its own generators, so the order in which layers finish changes nothing.

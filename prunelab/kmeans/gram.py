@@ -63,7 +63,7 @@ def gram(X: Tensor, out: Tensor | None = None) -> Tensor:
     """``X X^T`` for ``X`` of shape ``[B, N, D]``: ``[B, N, N]``, same dtype, written into ``out`` (a ``[B, N, N]``
     tensor) when given.  Up to :data:`SMALL_GRAM_MAX_N` points on CPU with the current torch threads (one inside
     a k-means call), above it with the caller's (see the module doc)."""
-    B, N, D = X.shape
+    N = X.shape[1]
     if X.device.type == "cpu" and N <= SMALL_GRAM_MAX_N:
         return _cpu_gram(X, out)
     with caller_threads(X.device):

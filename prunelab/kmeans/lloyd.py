@@ -35,15 +35,14 @@ from .problem import Problem
 from .rowmin import row_min
 
 
-def tolerance(X: Tensor, tol: float, xn: Tensor | None = None) -> Tensor:
+def tolerance(X: Tensor, tol: float, xn: Tensor) -> Tensor:
     """scikit-learn's tolerance for ``X`` ``[B, N, D]``: tol * mean over features of the (unweighted,
-    biased) variance; ``[B]``. ``xn``: the rows' squared norms ``[B, N]`` if known (saves a pass over ``X``)."""
+    biased) variance; ``[B]``. ``xn``: the rows' squared norms ``[B, N]`` (the problem's, saves a pass over ``X``)."""
     if tol == 0:
         return torch.zeros(X.shape[0], dtype=X.dtype, device=X.device)
     B, N, D = X.shape
     mu = X.mean(1)  # var = E[x^2] - E[x]^2 per feature (X is already centred, so this is well conditioned)
-    total = (row_sq_norms(X) if xn is None else xn).sum(1)
-    return (total / N - mu.pow(2).sum(1)) / D * tol
+    return (xn.sum(1) / N - mu.pow(2).sum(1)) / D * tol
 
 
 def relocate_empty(lab: Tensor, dist: Tensor, empty: Tensor) -> Tensor:
