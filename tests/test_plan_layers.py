@@ -45,6 +45,9 @@ def test_from_sparsity_and_presets(tiny_whisper):
     assert {l.group for l in layers if l.name in ffn.clusters} == {"ffn"}
     enc = Plan.from_sparsity(layers, 0.5, "encoder")
     assert {l.part for l in layers if l.name in enc.clusters} == {"encoder"}
+    dec_fc1 = Plan.from_sparsity(layers, 0.5, "decoder-fc1")
+    assert {(l.part, l.kind) for l in layers if l.name in dec_fc1.clusters} == {("decoder", "fc1")}
+    assert len(dec_fc1.clusters) == sum(l.part == "decoder" and l.kind == "fc1" for l in layers) > 0
     att = Plan.from_sparsity(layers, 0.5, "attention")
     assert {l.group for l in layers if l.name in att.clusters} == {"self_attn", "cross_attn"}
     # over all compressible parameters, an FFN-only plan removes less than half
