@@ -128,6 +128,18 @@ def test_unknown_model_is_an_error_and_session_keeps_working(tiny_session):
     assert "32 of 32 layers compressed" in out[0]
 
 
+def test_every_offered_preset_sets_the_sliders_it_names(tiny_session):
+    """Each preset of the dropdown is a library preset (none hidden by a typo) and sets only its layers."""
+    from prunelab.compression import PRESETS
+    from ui.settings import UI_PRESETS
+
+    assert set(UI_PRESETS) <= set(PRESETS)
+    out = tiny_session.predict(0.5, "decoder-fc1", api_name="/set_all_sliders")
+    assert "2 of 32 layers compressed" in out[0]  # the tiny Whisper's two decoder FFNs
+    out = tiny_session.predict(0.5, "encoder-fc1", api_name="/set_all_sliders")
+    assert "2 of 32 layers compressed" in out[0]
+
+
 def test_tiny_compress_audio_errors_and_downloads(tiny_session, tmp_path):
     client = tiny_session
     client.predict("tiny:whisper", 0.5, "ffn", api_name="/load_model")

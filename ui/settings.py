@@ -47,6 +47,7 @@ UI_PRESETS = {  # the presets offered as choices, with a readable name
     "encoder-ffn": "Encoder FFN only",
     "fc1": "FFN neurons (fc1, folded)",
     "encoder-fc1": "Encoder FFN neurons (fc1, folded)",
+    "decoder-fc1": "Decoder FFN neurons (fc1, folded)",
     "decoder": "Decoder only",
 }
 
