@@ -49,6 +49,7 @@ ENGINES: dict[str, list[str]] = {
     "festival_kal": ["text2wave", "-eval", "(voice_kal_diphone)", "-o", "{out}", "{txt}"],
     "espeak_us_f2": ["espeak-ng", "-v", "en-us+f2", "-s", "150", "-w", "{out}", "-f", "{txt}"],
     "espeak_us_m5": ["espeak-ng", "-v", "en-us+m5", "-s", "155", "-w", "{out}", "-f", "{txt}"],
+    "espeak_gb_f4": ["espeak-ng", "-v", "en-gb+f4", "-s", "150", "-w", "{out}", "-f", "{txt}"],
 }
 
 # voice name -> (engine, extra sox effects, SNR in dB of added white noise or None)
@@ -80,6 +81,12 @@ VOICES: dict[str, tuple[str, list[str], float | None]] = {
     "flite_awb_noise20": ("flite_awb", [], 20.0),
     "espeak_gb_m3_speed09": ("espeak_gb_m3", ["speed", "0.9"], None),
     "festival_kal_pitchdown": ("festival_kal", ["pitch", "-100"], None),
+    # test4 only (session 8): one new espeak voice and new variants
+    "espeak_gb_f4": ("espeak_gb_f4", [], None),
+    "flite_slt_noise20": ("flite_slt", [], 20.0),
+    "flite_kal16_speed09": ("flite_kal16", ["speed", "0.9"], None),
+    "espeak_us_f2_pitchdown": ("espeak_us_f2", ["pitch", "-100"], None),
+    "festival_kal_speed09": ("festival_kal", ["speed", "0.9"], None),
 }
 
 TUNE_VOICES = ["espeak_us", "espeak_gb_f3", "espeak_us_m3_fast", "flite_slt", "flite_rms_speed09",
@@ -288,10 +295,67 @@ TEST3_SENTENCES = [
     "The magician pulled a white rabbit out of his black hat.",
 ]
 
+# test4 (session 8): a FRESH test set for round 6, because round 5 had looked at test3. Written after round 6's
+# choice on tune (choose6) and before any model transcribed it; round 6 reports on it once.
+TEST4_VOICES = ["espeak_us", "espeak_gb_f4", "espeak_gb_m3", "flite_slt", "flite_rms", "flite_awb", "flite_kal16",
+                "festival_kal", "flite_slt_noise20", "flite_kal16_speed09", "espeak_us_f2_pitchdown",
+                "festival_kal_speed09"]
+TEST4_SENTENCES = [
+    "The potter shaped a tall vase on her spinning wheel.",
+    "A hedgehog curled into a prickly ball beneath the shed.",
+    "The nurse checked the patient's temperature every few hours.",
+    "A heavy fog rolled in from the sea and hid the lighthouse.",
+    "My brother painted his bedroom a pale shade of green.",
+    "The train was delayed because of leaves on the track.",
+    "The archivist sorted brittle letters into cardboard folders.",
+    "The farmer repaired the gate before the storm arrived.",
+    "Children splashed happily in the shallow water of the lake.",
+    "The chef sliced onions and garlic for the evening soup.",
+    "The beekeeper wore a veil while lifting the honeycomb frames.",
+    "The teacher wrote the spelling words on the blackboard.",
+    "The parrot repeated every rude word the sailor taught it.",
+    "The gardener swept the fallen leaves into a large pile.",
+    "He packed sandwiches and apples for the long journey north.",
+    "The choir sang softly in the candlelit chapel.",
+    "A thick layer of ice covered the windscreen this morning.",
+    "The referee blew his whistle and pointed to the penalty spot.",
+    "We watched the sunset from the top of the green hill.",
+    "The glassblower twirled the glowing rod above the furnace.",
+    "The astronomer adjusted the telescope to follow the comet.",
+    "The cyclist stopped to drink water at the village fountain.",
+    "The violinist tightened her bow before the rehearsal started.",
+    "The museum guide told us stories about the old castle.",
+    "The little girl counted the ducks swimming in the river.",
+    "Fresh bread and butter were served with the hot stew.",
+    "The sailors raised the anchor and set off at sunrise.",
+    "The blacksmith hammered the horseshoe on his heavy anvil.",
+    "The actors bowed as the audience clapped and cheered.",
+    "Snowflakes drifted past the window of the warm classroom.",
+    "A caravan of camels crossed the dunes under a burning sun.",
+    "Our grandparents live in a cottage beside a quiet canal.",
+    "The florist trimmed the stems of the tulips with sharp scissors.",
+    "A young fox crept along the hedge at the edge of the meadow.",
+    "The surveyor planted a red flag at the corner of the plot.",
+    "The builders poured concrete for the foundations of the barn.",
+    "The shepherd counted his flock as they entered the pen.",
+    "A rainbow appeared over the town after the heavy shower.",
+    "The lifeguard watched the swimmers from his wooden tower.",
+    "The crowd cheered when the runners crossed the finish line.",
+    "My friend sent me a postcard from a sunny island.",
+    "The carpenter sanded the table until it was perfectly smooth.",
+    "Moths fluttered around the lamp on the porch.",
+    "The ferry carried cars and passengers across the wide bay.",
+    "The boy tied his shoelaces and ran out to play.",
+    "Autumn leaves turned red and gold along the country lane.",
+    "The farmer's wife collected eggs from the hen house.",
+    "A quiet murmur spread through the hall as the judge entered.",
+]
+
 
 CLIP_SETS: dict[str, tuple[list[str], list[str]]] = {
     "tune": (TUNE_VOICES, TUNE_SENTENCES), "test": (TEST_VOICES, TEST_SENTENCES),
-    "test2": (TEST2_VOICES, TEST2_SENTENCES), "test3": (TEST3_VOICES, TEST3_SENTENCES)}
+    "test2": (TEST2_VOICES, TEST2_SENTENCES), "test3": (TEST3_VOICES, TEST3_SENTENCES),
+    "test4": (TEST4_VOICES, TEST4_SENTENCES)}
 """Every clip set: its voices and sentences (a new set is one entry here, its README role and its lists)."""
 
 ALL_SENTENCES = [s for _, sentences in CLIP_SETS.values() for s in sentences]
@@ -375,10 +439,15 @@ def write_readme(name: str, voices: list[str], n: int) -> None:
                      "transcribed it; round 5 of `benchmarks/fidelity_study.py` chooses on tune and reports on these "
                      "clips once. New sentences; a new voice (espeak en-us+m5) and new variants (flite rms pitched up "
                      "150 cents, flite awb with white noise at 20 dB SNR, espeak en-gb+m3 at speed 0.9, festival kal "
-                     "pitched down 100 cents)."}[name]
+                     "pitched down 100 cents).",
+            "test4": "FRESH TEST set (session 8), made because round 5 had looked at test3: written after round 6's "
+                     "choice on tune and before any model transcribed it; round 6 of `benchmarks/fidelity_study.py` "
+                     "reports on these clips once. New sentences; a new voice (espeak en-gb+f4) and new variants "
+                     "(flite slt with white noise at 20 dB SNR, flite kal16 at speed 0.9, espeak en-us+f2 pitched "
+                     "down 100 cents, festival kal at speed 0.9)."}[name]
     lines = [f"# Evaluation clips: {name}", "", role, "",
              f"{n} clips, {len(voices)} voices x {PER_VOICE} sentences, every clip a different sentence "
-             "(the sentences of tune, test, test2 and test3 are disjoint from each other and from `benchmarks/data`, `assets/` and "
+             "(the sentences of every set (tune, test, test2, test3, test4) are disjoint from each other and from `benchmarks/data`, `assets/` and "
              "`assets/eval`: the script checks).",
              "Files: `<voice>_<nn>.wav` (16 kHz mono 16-bit PCM, 0.25 s silence each end, peak -1 dBFS before any "
              "added noise) and `<voice>_<nn>.txt` (the reference). Generated deterministically by "
