@@ -232,6 +232,29 @@ def test_auto_allocate_sets_mixed_sliders_and_sensitivity_plot(server):
     _png(client.predict("ffn", api_name="/sensitivity"))
 
 
+@pytest.mark.slow
+def test_auto_allocated_query_key_fold_is_the_librarys(server):
+    """The study's query/key row as a person makes it in the app (preset, Auto-allocate, lowrank-qk, foldable
+    units) is ``compress(..., allocate="auto")``'s: the same per-layer plan on the real Whisper-base, whose
+    layers differ (a random tiny model's layers are alike, so auto and uniform would agree there)."""
+    from prunelab import CompressionConfig, compress, load_model
+
+    client = _client(server)
+    client.predict("bundled:whisper-base", 0.5, "decoder-self-qk", api_name="/load_model")
+    summary = client.predict(0.5, "decoder-self-qk", api_name="/auto_allocate")[0]
+    assert "6 of " in summary  # the six decoder self-attentions
+    status = client.predict("lowrank-qk", 0, "foldable", api_name="/compress")[0]
+    removed = float(re.search(r"\*\*([\d.]+)% of all the model's parameters really removed", status).group(1))
+    sliders = json.loads(Path(client.predict("lowrank-qk", 0, api_name="/download_plan")).read_text())["clusters"]
+    lib = compress(load_model(), CompressionConfig(method="lowrank-qk", sparsity=0.5, preset="decoder-self-qk",
+                                                   units="foldable", allocate="auto"))
+    # the plan file keeps the sliders; both the app and the library round each to whole heads (8 of them)
+    assert {n: 8 * round(k / 8) for n, k in sliders.items()} == lib.compression["plan"]
+    assert len(set(lib.compression["plan"].values())) > 1  # mixed: auto is not uniform here
+    assert "rounded to the same K in every head" in status
+    assert removed == pytest.approx(100 * lib.compression["params_removed"], abs=0.006)
+
+
 # --- the ui package's pieces, without a server -------------------------------------------------------------
 
 

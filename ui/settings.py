@@ -49,6 +49,7 @@ UI_PRESETS = {  # the presets offered as choices, with a readable name
     "encoder-fc1": "Encoder FFN neurons (fc1, folded)",
     "decoder-fc1": "Decoder FFN neurons (fc1, folded)",
     "decoder": "Decoder only",
+    "decoder-self-qk": "Decoder self-attention query/key dims (foldable units)",
 }
 
 

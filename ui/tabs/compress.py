@@ -66,9 +66,9 @@ RECOMMENDATION = (
     "**Recommended** (chosen on tune clips, reported on 48 fresh test clips; Whisper-base, uncompressed 12.6 % "
     "WER): *Encoder FFN neurons (fc1, folded)* + *Foldable units* + **Predictive fold** with **Auto-allocate** — "
     "test WER 16.2 % at 10 % (the paper's k-means 21.5 %, structured magnitude 23.6 %), 26.0 % at 20 % (57.4 %, "
-    "110.0 %), 49.1 % at 30 % (154.3 %, 215.3 %). Same test WER as the original: decoder self-attention q/k at half "
-    "width (*lowrank-qk*, 2.2 % of all parameters) and, for English only, the ASCII vocabulary (8.1 % more). See "
-    "benchmarks/WER_STUDY.md."
+    "110.0 %), 49.1 % at 30 % (154.3 %, 215.3 %). Same test WER as the original: *Decoder self-attention query/key "
+    "dims* at 50 % + **Auto-allocate** + *Low-rank query/key* (2.2 % of all parameters; 48 more fresh clips: 19.1 % "
+    "vs 19.5 %) and, for English only, the ASCII vocabulary (8.1 % more). See benchmarks/WER_STUDY.md."
 )
 
 
