@@ -346,6 +346,17 @@ LIGHT_ENDPOINTS = {"set_all_sliders", "upload_plan", "download_plan", "pick_exam
                    "download_history"}
 
 
+def test_example_clips_play_when_the_app_is_started_from_another_directory(tmp_path, monkeypatch):
+    """`python /path/to/app.py` from elsewhere: Gradio serves only files under the working directory, the
+    temp directory or ``allowed_paths``, so the bundled example clips must be allowed explicitly (before
+    this, picking an example failed with InvalidPathError and the clip never reached the player)."""
+    monkeypatch.chdir(tmp_path)
+    with serve("tiny:whisper") as url:
+        audio, reference = _client(url).predict("clip1", api_name="/pick_example")
+    assert reference == (ROOT / "assets" / "clip1.txt").read_text().strip()
+    assert Path(audio).read_bytes() == (ROOT / "assets" / "clip1.wav").read_bytes()
+
+
 def test_app_py_is_the_entry_point_of_the_ui_package():
     import ui
 

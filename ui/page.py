@@ -14,7 +14,7 @@ import os
 import gradio as gr
 
 from .session import Session, end_session, forget_session
-from .settings import DEFAULT_SPEC
+from .settings import ASSETS, DEFAULT_SPEC
 from .tabs import changes, compress, how, listen, tuning
 
 INTRO = """
@@ -91,8 +91,10 @@ def queue_kwargs() -> dict:
 
 
 def launch_kwargs() -> dict:
-    """Theme and CSS (Gradio 6 takes them in ``launch()``)."""
-    return {"theme": THEME, "css": CSS}
+    """Theme and CSS (Gradio 6 takes them in ``launch()``), and the bundled clips' folder as an allowed path:
+    Gradio serves files only from the working directory, the temp directory or ``allowed_paths``, so without
+    it the example clips fail to play when the app is started from another directory."""
+    return {"theme": THEME, "css": CSS, "allowed_paths": [str(ASSETS)]}
 
 
 def main() -> None:
