@@ -224,9 +224,33 @@ def test_compressed_status_goes_stale_when_the_plan_changes(page):
     # moving one slider by hand makes it stale too
     page.wait_for_timeout(500)  # as a person would: not within milliseconds of the status
     rng = page.locator(".pl-layer-slider").filter(has_text="enc.0.fc1").first.locator("input[type=range]")
-    rng.focus()
-    page.keyboard.press("ArrowLeft")
-    page.get_by_text("The sliders changed since you pressed Compress").wait_for()
+
+    def arrow_left() -> None:
+        rng.focus()
+        page.keyboard.press("ArrowLeft")
+
+    move_until_shown(page, arrow_left, "The sliders changed since you pressed Compress")
+
+
+def sliders_rev(page) -> int:
+    """The revision of the sliders on the page (a slider move is sent with it)."""
+    return page.evaluate("() => +document.querySelector('.pl-sliders').dataset.rev")
+
+
+def move_until_shown(page, move, text: str, attempts: int = 3) -> None:
+    """Move a slider (``move()``) until ``text`` shows. A move is dropped by design when it was made on sliders
+    that a reply already on its way replaces (entering the global sparsity can send one beside "Set all
+    sliders"); that reply redraws them, so the move is made again. A move made on sliders that stay (the same
+    revision) and never shows ``text`` fails the test."""
+    for _ in range(attempts):
+        drawn = sliders_rev(page)
+        move()
+        try:
+            page.get_by_text(text).first.wait_for(timeout=30_000)
+            return
+        except sync_api.TimeoutError:
+            assert sliders_rev(page) != drawn, f"a slider move on the current sliders never showed {text!r}"
+    raise AssertionError(f"{text!r} never showed after {attempts} slider moves")
 
 
 def test_block_header_and_plan_follow_a_moved_slider(page):
@@ -238,26 +262,17 @@ def test_block_header_and_plan_follow_a_moved_slider(page):
     before = header.inner_text()
     assert before.endswith("% sparse")
     rng = page.locator(".pl-layer-slider").filter(has_text="enc.0.fc1").first.locator("input[type=range]")
-    rev = lambda: page.evaluate("() => +document.querySelector('.pl-sliders').dataset.rev")  # noqa: E731
-    for attempt in range(3):
-        drawn = rev()
+
+    def click_at_ten_percent() -> None:
+        page.get_by_text("encoder block 0 · 6 layers · 0% sparse").first.wait_for()  # (again after a redraw)
+        before = header.inner_text()
         box = rng.bounding_box()
         page.mouse.click(box["x"] + 0.1 * box["width"], box["y"] + box["height"] / 2)  # K ~ 10 % of C
         page.wait_for_function("b => document.querySelector('details.pl-block > summary').innerText !== b",
-                               arg=before)
+                               arg=before)  # the block header follows in the browser
         assert int(rng.input_value()) < 60
-        try:
-            page.get_by_text("1 of 32 layers compressed").first.wait_for(timeout=30_000)  # the server's plan summary
-            break
-        except sync_api.TimeoutError:
-            # Entering the global sparsity may also have set every slider (its release event) after "Set all
-            # sliders" was drawn: a move made on sliders that a later reply replaces is dropped, and the reply
-            # redraws them. That is the only excuse: the sliders must have been redrawn since the move.
-            assert rev() != drawn, "a slider move on the current sliders never reached the plan summary"
-            page.get_by_text("encoder block 0 · 6 layers · 0% sparse").first.wait_for()
-            before = header.inner_text()
-    else:
-        raise AssertionError("the plan summary never followed a moved slider")
+
+    move_until_shown(page, click_at_ten_percent, "1 of 32 layers compressed")  # the server's plan summary
 
 
 def test_global_sparsity_slider_sets_the_sliders(page):
