@@ -343,12 +343,18 @@ def cmd_choose4(_: argparse.Namespace) -> None:
     write_choice("choice4.json", choice)
 
 
+def tune_rows_of_round(jobs: list[dict], n: int) -> dict[str, dict]:
+    """Every tune row by label; exits naming the rows of round ``n`` (``jobs``) that have not run on tune yet."""
+    rows = {r["label"]: r for r in rows_of("tune")}
+    missing = [j["label"] for j in jobs if j["label"] not in rows]
+    if missing:
+        sys.exit(f"round {n} rows not run on tune yet: {missing}")
+    return rows
+
+
 def cmd_choose5(_: argparse.Namespace) -> None:
     """Round 5's rule (see ROUND5), on tune rows only; writes choice5.json."""
-    rows = {r["label"]: r for r in rows_of("tune")}
-    missing = [j["label"] for j in ROUND5 if j["label"] not in rows]
-    if missing:
-        sys.exit(f"round 5 rows not run on tune yet: {missing}")
+    rows = tune_rows_of_round(ROUND5, 5)
     within = within_3_points(rows)
     b, alone = most_removed(within), most_removed([r for r in within if not r.get("vocabulary")])
     choice = {"rule": "b: most params_removed with tune WER <= uncompressed + 3 points, over all tune rows and over "
@@ -363,10 +369,7 @@ def cmd_choose5(_: argparse.Namespace) -> None:
 
 def cmd_choose6(_: argparse.Namespace) -> None:
     """Round 6's rule (see ROUND6), on tune rows only; writes choice6.json."""
-    rows = {r["label"]: r for r in rows_of("tune")}
-    missing = [j["label"] for j in ROUND6 if j["label"] not in rows]
-    if missing:
-        sys.exit(f"round 6 rows not run on tune yet: {missing}")
+    rows = tune_rows_of_round(ROUND6, 6)
     within = within_3_points(rows)
     alone = most_removed([r for r in within if not r.get("vocabulary")], tie_break=True)
     choice = {"rule": "b: most params_removed with tune WER <= uncompressed + 3 points, over all tune rows and over "
