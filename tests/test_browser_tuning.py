@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from pathlib import Path
 
@@ -430,3 +431,80 @@ def test_vocabulary_choice_compresses_and_goes_stale_when_changed(page):
     page.get_by_label("Latin-script tokens only", exact=False).check()
     page.wait_for_function("() => !document.querySelector('#pl-stale').innerText.includes('vocabulary choice')")
     assert "sliders changed" in stale.inner_text()
+
+
+def test_enter_in_the_global_sparsity_box_and_arrow_keys_apply_it(page):
+    """Gradio's slider applies its value only on blur or pointer up: typing 0.5 + Enter left the sliders as
+    they were (a Compress right after used the old plan), and arrow keys on the range never applied."""
+    from ui.settings import DEFAULT_PRESET
+
+    box = page.locator("#pl-global-sparsity input[type=number]")
+    box.fill("0.5")
+    box.press("Enter")
+    page.wait_for_function(ALL_SLIDERS_AT, arg=expected_k("tiny:whisper", 0.5, DEFAULT_PRESET))
+    rng = page.locator("#pl-global-sparsity input[type=range]")
+    rng.focus()
+    rng.press("ArrowRight")
+    assert float(rng.input_value()) == pytest.approx(0.55)
+    page.wait_for_function(ALL_SLIDERS_AT, arg=expected_k("tiny:whisper", 0.55, DEFAULT_PRESET))
+
+
+def visible_error_badges(page) -> int:
+    """Gradio's red "Error" marks on components (left on an event's outputs when the event fails); the message
+    box (toast) with the reason is not one."""
+    return page.evaluate("""() => [...document.querySelectorAll('span, div')].filter(e =>
+        e.childElementCount === 0 && e.textContent.trim() === 'Error' && e.offsetParent !== null
+        && !String(e.className).includes('toast')).length""")
+
+
+def test_a_refused_plan_file_leaves_every_control_usable(page, tmp_path):
+    """A plan file naming an unknown layer was refused in the event that restores the sliders and the method, so
+    Gradio marked both with "Error" and the Method dropdown could not be clicked until the mark was closed."""
+    bad = tmp_path / "bad_plan.json"
+    bad.write_text('{"hello": 1}')
+    page.locator("#pl-downloads input[type=file]").last.set_input_files(str(bad))
+    page.get_by_text("which this model does not have").first.wait_for()
+    assert visible_error_badges(page) == 0
+    page.get_by_label("Method").click(timeout=10_000)
+    page.get_by_role("option", name=re.compile("Structured magnitude")).click(timeout=10_000)
+    page.wait_for_function("() => document.body.innerText.includes('keep the K channels')"
+                           " || document.body.innerText.toLowerCase().includes('largest')")
+    assert visible_error_badges(page) == 0
+
+
+def test_a_method_changed_after_compress_is_flagged_until_it_is_put_back(page):
+    page.get_by_role("button", name="3 · Compress").click()
+    page.get_by_text("Compressed with").first.wait_for()
+    page.get_by_label("Method").click()
+    page.get_by_role("option", name=re.compile("Structured magnitude")).click()
+    page.get_by_text("The method changed since you pressed Compress").wait_for()
+    page.get_by_label("Method").click()
+    page.get_by_role("option", name=re.compile("k-means clustering")).first.click()
+    page.wait_for_function("() => !document.querySelector('#pl-stale').innerText.includes('method changed')")
+    page.locator("#pl-stale").get_by_text("changed since", exact=False).wait_for(state="detached")
+
+
+def test_loading_another_model_clears_the_previous_models_results(page):
+    """After a model switch, See what changed still showed the old model's sizes and charts and Listen &
+    compare its transcripts and WER."""
+    page.get_by_role("button", name="3 · Compress").click()
+    page.get_by_text("Compressed with").first.wait_for()
+    page.get_by_role("tab", name="Listen & compare").click()
+    page.get_by_label("… or pick an example clip").click()
+    page.get_by_role("option", name="clip1").click()
+    page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('flowers'))")
+    page.get_by_role("button", name="Transcribe with both models").click()
+    page.get_by_text("against the reference: original").first.wait_for()
+    page.get_by_role("tab", name="See what changed").click()
+    in_sizes = "() => document.body.textContent.includes('FFN pairs folded')"  # the Sizes table's last row
+    page.wait_for_function(in_sizes)
+    page.get_by_role("tab", name="Compress").click()
+    page.get_by_label("1 · Model").fill("tiny:ctc")
+    page.get_by_role("button", name="Load model").click()
+    page.wait_for_function("() => document.querySelector('#pl-model-info').innerText.includes('tiny:ctc')")
+    page.get_by_role("tab", name="Listen & compare").click()
+    page.wait_for_function("() => !document.body.innerText.includes('against the reference: original')"
+                           " && document.querySelector('#pl-text-original textarea').value === ''"
+                           " && document.querySelector('#pl-text-compressed textarea').value === ''")
+    page.get_by_role("tab", name="See what changed").click()
+    page.wait_for_function(f"() => !({in_sizes})()")

@@ -57,6 +57,25 @@ footer { display: none !important; }
 }
 """
 
+PAGE_JS = """
+() => {
+  // Gradio's slider applies a value ("release") when its number box loses focus or the pointer is released;
+  // Enter in the box and arrow keys on the range should apply the global sparsity too.
+  const inGlobal = (el, kind) => el && el.matches && el.matches(`#pl-global-sparsity input[type=${kind}]`);
+  const keys = ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown"];
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && inGlobal(e.target, "number")) e.target.blur();
+  }, true);
+  document.addEventListener("keyup", (e) => {
+    if (keys.includes(e.key) && inGlobal(e.target, "range")) {
+      e.target.dispatchEvent(new PointerEvent("pointerup", {bubbles: true}));
+    }
+  }, true);
+}
+"""
+"""Runs once when the page loads: Enter in the global sparsity's number box and arrow keys on its range apply
+the value, as releasing the slider does (Gradio's slider sends its ``release`` event only on blur / pointer up)."""
+
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="emerald")
 
 
@@ -75,7 +94,7 @@ def build_app(default_spec: str | None = None) -> gr.Blocks:
             tuning_tab = tuning.build()
             how_tab = how.build()
 
-        compress.wire(demo, compress_tab, sess, rev, changes=changes_tab, how=how_tab)
+        compress.wire(demo, compress_tab, sess, rev, changes=changes_tab, how=how_tab, listen=listen_tab)
         changes.wire(changes_tab, sess, compress_tab)
         listen.wire(listen_tab, sess)
         tuning.wire(tuning_tab, sess, rev, compress_tab)
@@ -91,10 +110,10 @@ def queue_kwargs() -> dict:
 
 
 def launch_kwargs() -> dict:
-    """Theme and CSS (Gradio 6 takes them in ``launch()``), and the bundled clips' folder as an allowed path:
+    """Theme, CSS and the page's script (Gradio 6 takes them in ``launch()``), and the bundled clips' folder as an allowed path:
     Gradio serves files only from the working directory, the temp directory or ``allowed_paths``, so without
     it the example clips fail to play when the app is started from another directory."""
-    return {"theme": THEME, "css": CSS, "allowed_paths": [str(ASSETS)]}
+    return {"theme": THEME, "css": CSS, "js": PAGE_JS, "allowed_paths": [str(ASSETS)]}
 
 
 def main() -> None:

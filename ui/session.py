@@ -46,6 +46,9 @@ class Session:
     rebuilds it if the store set it aside."""
     vocabulary: str = "all"
     """The decoder vocabulary chosen on screen ("all", "latin", "ascii"), compared with the config's."""
+    on_screen: Mapping[str, object] | None = None
+    """The method settings on screen (``method``, ``seed``, ``units``, ``options`` as shown), compared with the
+    config's; None until one of them changes after a model loads (then nothing on screen differs)."""
 
     def k(self, layer: LayerInfo) -> int:
         """The layer's K in the plan being edited (C when it is not compressed)."""

@@ -14,7 +14,7 @@ import gradio as gr
 
 from ..events import HEAVY, PRIVATE, guard
 from ..figures import Plot
-from ..lib import CompressionConfig, Plan, PrunelabError, layer_result, plots, sensitivity_curves
+from ..lib import METHODS, CompressionConfig, Plan, PrunelabError, layer_result, plots, sensitivity_curves
 from ..session import Session, pick_layer, require_model
 from ..settings import known_method, method_label
 from ..state import LAYER_CACHE
@@ -71,16 +71,23 @@ def on_inspect(layer_name: str, method: str, seed: float, sess: Session):
     layer = pick_layer(layers, layer_name)
     k = sess.k(layer)
     method = known_method(method)
+    shown_instead = ""
     if method == "magnitude-unstructured":
-        gr.Info("Unstructured pruning has no channel clusters; showing structured magnitude for this layer.")
+        shown_instead = "Unstructured pruning has no channel clusters; showing structured magnitude for this layer."
         method = "magnitude"
+    elif METHODS[method].folds:  # a unit-level method: no clusters of this layer's output channels alone
+        shown_instead = (f"{method_label(method)} folds whole units (FFN neurons, attention dims per head), so it has "
+                         "no clusters of this layer's output channels; showing the paper's k-means at the same K.")
+        method = "kmeans"
+    if shown_instead:
+        gr.Info(shown_instead)
     linear = model.model.get_submodule(layer.name)
     config = CompressionConfig(method=method, seed=int(seed or 0))
     groups = layer_result(model, layer, k, config, cache=LAYER_CACHE)
     title = f"{layer.label}: {layer.channels} channels → K = {k} ({method_label(method)})"
     note = (f"**{layer.label}** (`{layer.name}`): C = {layer.channels} channels of {layer.in_features} inputs"
             f"{' + bias' if layer.has_bias else ''}; K = {k} → sparsity {100 * (1 - k / layer.channels):.0f}%; "
-            f"distortion {groups.distortion:.4g}.")
+            f"distortion {groups.distortion:.4g}." + (f" *{shown_instead}*" if shown_instead else ""))
     return (plots.cluster_scatter(linear.weight, linear.bias, groups, title=title),
             plots.cluster_sizes(groups), note)
 

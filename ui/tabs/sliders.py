@@ -18,8 +18,10 @@ from typing import Any, Mapping
 import gradio as gr
 
 from ..events import guard
-from ..lib import LayerInfo, Plan, find_layers
+from ..lib import METHODS, LayerInfo, Plan, PrunelabError, find_layers
+from ..options import parse_options
 from ..session import Session, plan_summary
+from ..settings import known_method, method_label
 from ..state import MODELS, get_model
 
 # Runs once when the component is mounted; `element`, `trigger` and `watch` are given by gr.HTML.
@@ -154,10 +156,42 @@ STALE_NOTES = {
 }
 """The warning for each setting that can differ from the compressed model's (keys: :func:`changed_settings`)."""
 
+METHOD_SETTINGS = {"method": "the method", "seed": "the seed", "units": "what is clustered",
+                   "options": "the method options"}
+"""The method settings on screen (:attr:`ui.session.Session.on_screen`) and their names in the warnings."""
+
+
+def _changed_method_settings(sess: Session) -> list[str]:
+    """Names of the method settings on screen that differ from the compressed model's config."""
+    screen, config = sess.on_screen, sess.config
+    if not screen or config is None:
+        return []
+    method = known_method(screen.get("method"))
+    changed = []
+    if method != config.method:
+        changed.append("method")
+    try:
+        seed = int(screen.get("seed") or 0)
+    except (TypeError, ValueError):
+        seed = None
+    if seed != config.seed:
+        changed.append("seed")
+    if screen.get("units") in ("channels", "foldable") and screen["units"] != config.units:
+        changed.append("units")
+    if method == config.method:
+        try:
+            same = METHODS[method].make_options(parse_options(method, screen.get("options"))) == config.options
+        except PrunelabError:  # unreadable options: Compress would refuse them, the model cannot have them
+            same = False
+        if not same:
+            changed.append("options")
+    return [METHOD_SETTINGS[c] for c in changed]
+
 
 def changed_settings(sess: Session, layers: list[LayerInfo]) -> list[str]:
     """Which settings on screen differ from those the session's compressed model was made with: "the sliders"
-    (another plan) and/or "the vocabulary choice"; [] without a compressed model."""
+    (another plan), "the vocabulary choice", and the method settings ("the method", "the seed", "what is
+    clustered", "the method options"); [] without a compressed model."""
     if not sess.compressed or sess.compressed_plan is None:
         return []
     from .compress import foldable_plan  # the plan Compress builds from the sliders with foldable units
@@ -172,12 +206,22 @@ def changed_settings(sess: Session, layers: list[LayerInfo]) -> list[str]:
         changed.append("the sliders")
     if sess.config is not None and (sess.config.vocabulary or "all") != sess.vocabulary:
         changed.append("the vocabulary choice")
-    return changed
+    return changed + _changed_method_settings(sess)
 
 
 def stale_note(sess: Session, layers: list[LayerInfo]) -> str:
-    """A warning for each setting that differs from the compressed model's (:func:`changed_settings`), else ''."""
-    return " ".join(STALE_NOTES[c] for c in changed_settings(sess, layers))
+    """A warning for each setting that differs from the compressed model's (:func:`changed_settings`), else ''.
+    The method settings (method, seed, units, options) share one warning that names them."""
+    changed = changed_settings(sess, layers)
+    notes = [STALE_NOTES[c] for c in changed if c in STALE_NOTES]
+    method = [c for c in changed if c not in STALE_NOTES]
+    if method:
+        what = " and ".join(filter(None, [", ".join(method[:-1]), method[-1]]))
+        notes.append(f"⚠️ **{what[0].upper()}{what[1:]} changed since you pressed Compress** (the model was made "
+                     f"with {method_label(sess.config.method)}, seed {sess.config.seed}, "
+                     f"{'foldable units' if sess.config.units == 'foldable' else 'output channels'}). Listen & "
+                     "compare and the download still use that model: press **Compress** to apply the new settings.")
+    return " ".join(notes)
 
 
 @guard
