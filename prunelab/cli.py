@@ -56,23 +56,59 @@ def _preset(args: argparse.Namespace, methods: list[str]) -> str:
     return RECOMMENDED["preset"] if "recommended" in methods else "uniform"
 
 
+def _plan_record(path: str) -> dict:
+    """The fields a plan JSON records beside its clusters (method, units, seed, base_model), if any."""
+    import json
+
+    try:
+        data = json.loads(open(path, encoding="utf-8").read())
+    except (OSError, ValueError):
+        return {}  # Plan.from_json says what is wrong with the file
+    return data if isinstance(data, dict) and isinstance(data.get("clusters"), dict) else {}
+
+
 def _config(args: argparse.Namespace):
+    """The CompressionConfig of ``compress``; with --plan, the method and units the plan records are used
+    unless --method / --units are given (then a different recorded one is pointed out)."""
     from .compression import CompressionConfig, Plan
+    from .methods import METHODS
 
     plan = Plan.from_json(args.plan) if args.plan else None
     if plan is None and args.sparsity is None:
         raise PrunelabError("Give --sparsity S or --plan plan.json.")
-    return CompressionConfig(method=args.method, sparsity=args.sparsity, preset=_preset(args, [args.method]), plan=plan,
-                             seed=args.seed, fold=not args.no_fold, allocate=args.allocate, units=args.units,
+    method, units = args.method, args.units
+    if plan is not None:
+        record = _plan_record(args.plan)
+        saved_method, saved_units = record.get("method"), record.get("units")
+        if saved_method in METHODS:
+            if method is None:
+                method = saved_method
+                _log(f"method {method} (recorded in {args.plan})")
+            elif method != saved_method:
+                _log(f"note: {args.plan} was made with method {saved_method}; compressing with --method {method}")
+        if saved_units in ("channels", "foldable"):
+            if units is None:
+                units = saved_units
+            elif units != saved_units:
+                _log(f"note: {args.plan} was made with --units {saved_units}; compressing with --units {units}")
+        base = record.get("base_model")
+        if isinstance(base, str) and base and base != ((args.model or "").strip() or DEFAULT_MODEL):
+            _log(f"note: {args.plan} was made for {base}; applying it to {args.model}")
+        if args.allocate not in (None, "uniform"):
+            raise PrunelabError(f"--allocate {args.allocate} chooses the cluster counts itself; a --plan gives them. "
+                                "Give one of the two.")
+    return CompressionConfig(method=method or "kmeans", sparsity=args.sparsity, preset=_preset(args, [method or "kmeans"]),
+                             plan=plan, seed=args.seed, fold=not args.no_fold, allocate=args.allocate, units=units,
                              vocabulary=args.vocabulary)
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
     from .compression import compress_
-    from .models.saved import save_compressed
+    from .models.saved import check_output_folder, save_compressed
     from .report.size import format_size_table, size_report
 
     config = _config(args)
+    check_output_folder(args.out)  # before the work: a folder that cannot be written is said at once
     small = _open(args.model, args.dtype)
     before = size_report(small)
     # in place: the original is not needed afterwards, and each original layer is freed as it is replaced
@@ -82,7 +118,8 @@ def cmd_compress(args: argparse.Namespace) -> int:
     alloc = "plan" if config.plan is not None else config.allocate
     label = f"recommended = {config.method}" if args.method == "recommended" else config.method
     print(f"method {label}, allocation {alloc}, units {config.units}: sparsity over compressible parameters "
-          f"{small.compression['sparsity']:.1%}, {small.compression['params_removed']:.2%} of all parameters removed")
+          f"{small.compression['sparsity']:.1%} (the plan's K, before folding), "
+          f"{small.compression['params_removed']:.2%} of all parameters removed")
     if (vocab := small.compression.get("vocabulary")):
         print(f"vocabulary {vocab['script']}: {vocab['kept']:,} of {vocab['vocab_size']:,} decoder tokens kept")
     print(format_size_table(before, size_report(small)))
@@ -104,7 +141,7 @@ def _presets(text: str) -> list[str]:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .speech.data import load_eval_set
     from .speech.evaluate import evaluate, format_table, grid, validate_methods
-    from .speech.results import RowFile
+    from .speech.results import RowFile, data_fingerprint
 
     validate_methods(args.methods)  # before loading anything
     presets = args.preset or [_preset(args, args.methods)]
@@ -120,7 +157,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     utterances = load_eval_set(args.data, limit=args.limit)
     spec = (args.model or "").strip() or DEFAULT_MODEL
     name = spec if args.dtype == "float32" else f"{spec} [{args.dtype}]"  # what the rows record as their model
-    store = RowFile(args.json, model=name, seed=args.seed, utterances=len(utterances)) if args.json else None
+    store = (RowFile(args.json, model=name, seed=args.seed, utterances=len(utterances),
+                     data=data_fingerprint(utterances)) if args.json else None)
     done = {r.key: r for r in store.rows} if store else {}
     todo = [c for c in cells if c.key not in done]
     if len(todo) < len(cells):
@@ -157,7 +195,10 @@ def cmd_layers(args: argparse.Namespace) -> int:
     for l in layers:
         print(f"{l.name}\t{l.part}\t{l.group}\t{l.kind}\t{l.out_features}x{l.in_features}")
     if args.plan_out:
-        Plan({l.name: l.channels for l in layers}).to_json(args.plan_out, base_model=args.model)
+        try:
+            Plan({l.name: l.channels for l in layers}).to_json(args.plan_out, base_model=args.model)
+        except OSError as e:
+            raise PrunelabError(f"Cannot write the plan template to {args.plan_out}: {e.strerror or e}.") from None
         _log(f"wrote a plan template (K = C everywhere) to {args.plan_out}")
     return 0
 
@@ -219,8 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("compress", formatter_class=_HelpFormatter, help="compress a model and save it to a folder")
     model_arg(sp)
-    sp.add_argument("--method", default="kmeans", choices=method_choices(),
-                    help=f"kmeans is the paper's method; recommended = {RECOMMENDED['method']} with "
+    sp.add_argument("--method", default=None, choices=method_choices(),
+                    help=f"default kmeans, or with --plan the method the plan records; kmeans is the paper's method; recommended = {RECOMMENDED['method']} with "
                          f"{RECOMMENDED['allocate']} allocation on {RECOMMENDED['preset']} (best in benchmarks/WER_STUDY.md)")
     group = sp.add_mutually_exclusive_group()
     group.add_argument("--sparsity", type=float, help="fraction of channels removed per layer, e.g. 0.3")

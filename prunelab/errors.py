@@ -16,3 +16,7 @@ class ModelLoadError(PrunelabError):
 
 class PlanError(PrunelabError):
     """A compression plan that does not fit the model: unknown layer, impossible cluster count, bad sparsity."""
+
+
+class SaveError(PrunelabError):
+    """A model or a file cannot be written where asked (nothing was written)."""

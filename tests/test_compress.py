@@ -13,7 +13,7 @@ from prunelab.compression.compress import unit_context
 from prunelab.compression.cache import LayerCache
 from prunelab.compression.layers import find_layers
 from prunelab.compression.plan import UNITS, Plan
-from prunelab.errors import ModelLoadError, PlanError
+from prunelab.errors import ModelLoadError, PlanError, SaveError
 from prunelab.methods import METHODS, get_method, kmeans_channels, magnitude_channels, magnitude_unstructured
 from prunelab.models import SpeechModel, load_model
 from prunelab.models.saved import load_compressed, save_compressed
@@ -445,14 +445,17 @@ def test_saved_whisper_generates_as_before(tiny_whisper, tmp_path):
     assert torch.equal(ids[0], ids[1]) and ids[0].shape[-1] >= 2
 
 
-def test_save_replaces_an_existing_folder_and_refuses_a_foreign_one(tiny_ctc, tmp_path):
+def test_save_replaces_its_own_folder_and_refuses_a_foreign_one(tiny_ctc, tmp_path):
     small = compress(tiny_ctc, CompressionConfig(sparsity=0.5))
     deep = save_compressed(small, tmp_path / "new" / "sub" / "out")  # missing parent folders are made
     assert load_compressed(deep).compression == small.compression
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "stale.txt").write_text("old")
-    folder = save_compressed(small, tmp_path / "out")
-    assert not (folder / "stale.txt").exists() and load_compressed(folder).compression == small.compression
+    with pytest.raises(SaveError, match="not a model saved by prunelab"):  # a folder of someone's files: kept
+        save_compressed(small, tmp_path / "out")
+    assert (tmp_path / "out" / "stale.txt").read_text() == "old"
+    folder = save_compressed(small, deep)  # a folder prunelab saved: replaced
+    assert load_compressed(folder).compression == small.compression
     plain = save_compressed(tiny_ctc, tmp_path / "plain")  # an uncompressed model saves too, without a plan
     assert not (plain / "plan.json").exists() and load_compressed(plain).compression is None
     torch.testing.assert_close(ctc_logits(load_compressed(plain)), ctc_logits(tiny_ctc), rtol=0, atol=0)

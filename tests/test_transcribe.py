@@ -116,11 +116,16 @@ def test_word_diff_without_normalising_and_detailed_edges():
 # --- tiny random models: structure only ----------------------------------------------------------
 
 def _ctc_greedy(sm, audio: np.ndarray) -> str:
-    """The CTC transcript worked out directly: logits of the whole clip, argmax per frame, collapse, decode."""
+    """The CTC transcript worked out directly: logits of the whole clip, argmax per frame, collapse, decode,
+    then the special symbols dropped from the text (a random model emits </s>, which is no text)."""
     x = sm.processor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_values
     with torch.no_grad():
         ids = sm.model(x).logits.argmax(-1)
-    return sm.processor.batch_decode(ids)[0].strip()
+    text = sm.processor.batch_decode(ids)[0]
+    for token in sm.processor.tokenizer.all_special_tokens:
+        if token != sm.processor.tokenizer.word_delimiter_token:
+            text = text.replace(token, "")
+    return " ".join(text.split())
 
 
 def _whisper_greedy(sm, audio: np.ndarray) -> str:
@@ -212,7 +217,8 @@ def test_long_audio_chunked_ctc(tiny_ctc):
     assert len(once) > CHUNK_LENGTH_S * SAMPLE_RATE
     text_once, text_twice = transcribe(tiny_ctc, once, SAMPLE_RATE), transcribe(tiny_ctc, twice, SAMPLE_RATE)
     # chunks stitched at their strides: close to decoding the whole clip at once (the chunk edges differ a little)
-    assert difflib.SequenceMatcher(None, text_once, _ctc_greedy(tiny_ctc, once)).ratio() > 0.9
+    # (autojunk off: in ~800 characters of a random model's few letters, difflib would ignore the common ones)
+    assert difflib.SequenceMatcher(None, text_once, _ctc_greedy(tiny_ctc, once), autojunk=False).ratio() > 0.9
     assert 1.8 * len(text_once) <= len(text_twice) <= 2.2 * len(text_once)
 
 

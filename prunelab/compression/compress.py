@@ -36,6 +36,7 @@ from ..speech_model import SpeechModel
 from .cache import LayerCache
 from .config import CompressionConfig
 from .layers import LayerInfo, ffn_pairs, find_layers, set_module
+from .plan import PRESETS, check_preset, check_sparsity
 from .parallel import check_threads, default_threads, map_layers
 from .sensitivity import channel_importance
 
@@ -79,14 +80,41 @@ def compress(
     return _compress(model, config, cache=cache, progress=progress, threads=threads, in_place=False)
 
 
-def _compress(model: SpeechModel, config: CompressionConfig, *, cache: LayerCache | None = None,
-              progress: Progress | None = None, threads: int | None, in_place: bool) -> SpeechModel:
-    """The body of :func:`compress` (``in_place=False``: into a :func:`share_copy`) and :func:`compress_`."""
+def check_fits(model: SpeechModel, config: CompressionConfig) -> None:
+    """Raise :class:`PlanError` when ``config`` cannot compress ``model``, before any work: an already compressed
+    model, a vocabulary on a CTC model, a unit-level method without foldable units or unfolded, a plan that
+    does not fit the layers, a preset that selects none of them (``prunelab eval`` checks every cell so before
+    it transcribes the uncompressed baseline)."""
     if model.compression is not None:
         raise PlanError("This model is already compressed; compress the original model instead.")
     if config.vocabulary and model.family != "whisper":
         raise PlanError(f"Vocabulary trimming applies to Whisper's decoder; {model.spec} is a CTC model whose "
                         "output layer writes characters. Leave the vocabulary option empty.")
+    method = get_method(config.method)
+    if method.folds and config.units != "foldable":
+        raise PlanError(f"Method {config.method!r} compresses whole foldable units: use units='foldable'.")
+    if method.folds and not config.fold:
+        raise PlanError(f"Method {config.method!r} folds each unit as it compresses it; it cannot leave them unfolded.")
+    layers = find_layers(model.model)
+    if config.plan is not None:
+        config.plan.validate(layers)
+        config.plan.validate_units(layers, config.units)
+        return
+    if config.sparsity is not None:
+        check_sparsity(config.sparsity)
+    select = check_preset(config.preset)
+    chosen = [l for l in layers if select(l) and (config.units == "channels" or l.unit is not None)]
+    if not chosen and (config.sparsity or 0) > 0:
+        usable = [p for p, f in PRESETS.items() if any(f(l) and (config.units == "channels" or l.unit) for l in layers)]
+        what = "layer" if config.units == "channels" else "layer that leads a foldable unit (fc1, v, q)"
+        raise PlanError(f"Preset {config.preset!r} selects no {what} of {model.spec}; presets that select some: "
+                        f"{', '.join(usable) or 'none'}.")
+
+
+def _compress(model: SpeechModel, config: CompressionConfig, *, cache: LayerCache | None = None,
+              progress: Progress | None = None, threads: int | None, in_place: bool) -> SpeechModel:
+    """The body of :func:`compress` (``in_place=False``: into a :func:`share_copy`) and :func:`compress_`."""
+    check_fits(model, config)
     layers = find_layers(model.model)
     if config.plan is None and config.allocate == "output":
         from .output_allocation import allocate_by_output  # it compresses single groups with compress()
@@ -102,8 +130,6 @@ def _compress(model: SpeechModel, config: CompressionConfig, *, cache: LayerCach
     modules: dict[str, nn.Module] = {}
     distortion: dict[str, float] = {}
     widths: dict[str, dict[str, int]] = {}
-    if get_method(config.method).folds and not config.fold:
-        raise PlanError(f"Method {config.method!r} folds each unit as it compresses it; it cannot leave them unfolded.")
     threads = (default_threads(_device(model.model), _count_params(model.model)) if threads is None
                else check_threads(threads))
 

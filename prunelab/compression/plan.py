@@ -132,6 +132,8 @@ class Plan:
                 raise PlanError(f"Plan is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno}).") from None
         if not isinstance(data, dict):
             raise PlanError("A plan must be a JSON object mapping layer names to cluster counts.")
+        if "clusters" not in data and {"format", "version", "method", "base_model"} & set(data):
+            raise PlanError('This plan file has no "clusters" (layer name -> K); nothing to apply.')
         clusters = data["clusters"] if "clusters" in data else data
         if not isinstance(clusters, dict):
             raise PlanError('"clusters" must map layer names to cluster counts.')
@@ -169,13 +171,16 @@ class Plan:
                 )
 
     def validate_units(self, layers: Iterable[LayerInfo], units: str) -> None:
-        """With ``units="foldable"``: every named layer leads a foldable unit and attention K splits over its heads."""
+        """With ``units="foldable"``: every layer the plan compresses (K < C) leads a foldable unit and its K
+        splits over its heads; layers kept whole (K = C, as in ``prunelab layers --plan-out``'s template) pass."""
         check_units(units)
         if units == "channels":
             return
         by_name = {l.name: l for l in layers}
         for name, k in self.clusters.items():
             layer = by_name[name]
+            if k >= layer.channels:  # kept whole (a template's K = C): nothing to fold, whatever the layer
+                continue
             if layer.unit is None:
                 raise PlanError(f"With foldable units a plan names only the layers that lead a unit (fc1, v, q); "
                                 f"{name!r} is a {layer.kind} layer.")

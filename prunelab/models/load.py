@@ -78,8 +78,14 @@ def load_model(
 
         if is_saved_model(folder):  # written by `prunelab compress` / save_compressed
             sm = load_compressed(folder)
+        elif not (folder / "config.json").is_file():
+            raise ModelLoadError(f"Folder {spec!r} holds no model: neither a model saved by prunelab (compression.json) "
+                                 "nor a transformers checkpoint (config.json).")
         else:
             sm = _load_pretrained(str(folder), spec, local_only=True, dtype=dtype)
+    elif Path(spec).expanduser().is_file():
+        raise ModelLoadError(f"{spec!r} is a file; a model is a folder (saved by prunelab or a transformers "
+                             f"checkpoint), a Hugging Face model id, or one of: {', '.join(available_models())}.")
     elif _looks_like_path(spec):
         raise ModelLoadError(
             f"Model folder {spec!r} does not exist. Give an existing folder, a Hugging Face model id, "

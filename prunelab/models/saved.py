@@ -13,7 +13,7 @@ from safetensors.torch import save_model as st_save_model
 
 from ..compression.layers import set_module
 from ..compression.plan import Plan
-from ..errors import ModelLoadError
+from ..errors import ModelLoadError, SaveError
 from ..modules import build_module
 from ..speech_model import SpeechModel
 
@@ -22,14 +22,48 @@ COMPRESSION = "compression.json"
 PLAN = "plan.json"
 
 
+def check_output_folder(folder: str | os.PathLike) -> Path:
+    """``folder`` as :func:`save_compressed` will write it, or a :class:`SaveError` that says why it cannot.
+
+    Writable: a folder that does not exist yet (its parent is created), an empty folder, or a model saved by
+    prunelab before (it is replaced). Anything else -- a file, a symbolic link, a folder holding other files
+    -- is refused before any work is done, so nothing of the user's is ever deleted."""
+    given = Path(folder)
+    if given.is_symlink():
+        raise SaveError(f"{given} is a symbolic link; give the folder itself (or a new folder's name).")
+    folder = given.absolute()
+    if folder.exists() and not folder.is_dir():
+        raise SaveError(f"{given} is a file, not a folder; give a new folder's name to save the model in.")
+    if folder.is_dir() and any(folder.iterdir()) and not is_saved_model(folder):
+        raise SaveError(f"{given} already holds files that are not a model saved by prunelab; nothing was written. "
+                        "Give a new (or empty) folder: prunelab replaces only a folder it saved itself.")
+    for parent in folder.parents:  # the first existing ancestor must be a writable folder
+        if parent.exists():
+            if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+                raise SaveError(f"Cannot create {given}: {parent} is not a folder this user can write to.")
+            break
+    return folder
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save_compressed(model: SpeechModel, folder: str | os.PathLike) -> Path:
     """Write ``model`` (compressed or not) to ``folder``: weights, HF config, processor files, plan JSON.
 
     The folder is written next to its final place and renamed at the end, so a crash leaves nothing half-written.
+    An existing ``folder`` is replaced only if prunelab saved it (or it is empty); see :func:`check_output_folder`.
+    Files and folders get the usual permissions (the umask's), readable by others where the umask allows.
     """
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    folder = check_output_folder(folder)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    except OSError as e:
+        raise SaveError(f"Cannot create {folder}: {e.strerror or e}.") from None
     try:
         model.model.config.save_pretrained(tmp)
         model.processor.save_pretrained(tmp)
@@ -40,7 +74,11 @@ def save_compressed(model: SpeechModel, folder: str | os.PathLike) -> Path:
         (tmp / COMPRESSION).write_text(json.dumps(record, indent=2) + "\n")
         if model.compression is not None:
             c = model.compression
-            Plan(c["plan"]).to_json(tmp / PLAN, method=c["method"], seed=c["seed"], base_model=c["base_model"])
+            Plan(c["plan"]).to_json(tmp / PLAN, method=c["method"], seed=c["seed"], base_model=c["base_model"],
+                                    units=c.get("units", "channels"))
+        mask = _umask()
+        for path in [tmp, *tmp.rglob("*")]:  # mkdtemp makes the folder private (0700); a model is for sharing
+            path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
         if folder.exists():
             shutil.rmtree(folder)
         tmp.rename(folder)

@@ -24,6 +24,11 @@ SILENCE_THRESHOLD = 1e-4
 AudioInput = Union[str, os.PathLike, np.ndarray, tuple]
 
 
+FLOAT_PEAK_LIMIT = 8.0
+"""Float samples beyond this are refused: float audio lies within [-1, 1] (a little over after a loud mix), while
+int16 values stored as floats reach thousands, and Whisper turns such input into "you you you …"."""
+
+
 def _fmt_seconds(seconds: float) -> str:
     if seconds >= 120:
         return f"{seconds / 60:.1f} min ({seconds:.0f} s)"
@@ -175,7 +180,12 @@ def load_audio(
             f"The {origin} is too long: {_fmt_seconds(duration)}, but the limit is "
             f"{_fmt_seconds(max_seconds)}. Trim it and try again."
         )
-    if float(np.max(np.abs(data))) < SILENCE_THRESHOLD:
+    peak = float(np.max(np.abs(data)))
+    if peak > FLOAT_PEAK_LIMIT:
+        raise AudioError(
+            f"The {origin}'s float samples reach {peak:.0f}, but float audio lies within [-1, 1]: these look like "
+            "integer PCM values stored as floats. Divide them by 32768 (16-bit audio) or pass the integer array.")
+    if peak < SILENCE_THRESHOLD:
         raise AudioError(f"The {origin} is silent (all samples are ~0): nothing to transcribe.")
 
     if sr != SAMPLE_RATE:

@@ -5,8 +5,8 @@ The sweep is a grid of :class:`Cell` s (method x sparsity x preset, plus the unc
 this process (skipping cells already done, handing each row over as it finishes), and
 :func:`prunelab.sweep.evaluate_on_ray` runs the same cells on Ray workers.
 
-Each row gives two sizes: ``model_sparsity`` (the fraction of the compressible layers' output channels the
-plan removes, what a slider shows) and ``params_removed`` (the fraction of ALL the model's parameters
+Each row gives two sizes: ``model_sparsity`` (the fraction of the compressible layers' parameters the plan's
+K remove, weighted by layer size: what the app's plan line shows) and ``params_removed`` (the fraction of ALL the model's parameters
 really gone after folding; unstructured zeros count as nothing removed)."""
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from ..compression import CompressionConfig, LayerCache, compress, method_choices, resolve_method
+from ..compression.compress import check_fits
 from ..compression.config import resolve_units
 from ..compression.vocabulary import check_script
 from ..errors import PrunelabError
@@ -45,6 +46,7 @@ class EvalRow:
     model: str | None = None  # the model spec the row was measured on (checked when a sweep resumes)
     seed: int = 0
     vocabulary: str | None = None  # decoder tokens kept ("latin", "ascii"); None: all
+    data: str | None = None  # fingerprint of the clips (prunelab.speech.results.data_fingerprint), set by --json
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -140,6 +142,25 @@ def grid(
     return [c for c in cells if unique[c.key] is c]
 
 
+def cell_config(cell: Cell, seed: int = 0, config_overrides: dict | None = None) -> CompressionConfig | None:
+    """The config that compresses ``cell`` (None for the uncompressed ``none`` row)."""
+    if cell.method == "none":
+        return None
+    return CompressionConfig(method=cell.resolved, sparsity=cell.sparsity, preset=cell.preset, seed=seed,
+                             allocate=cell.allocate, units=cell.units, vocabulary=cell.vocabulary,
+                             **(config_overrides or {}))
+
+
+def check_cells(model: SpeechModel, cells: Iterable[Cell], seed: int = 0, config_overrides: dict | None = None) -> None:
+    """Raise a :class:`~prunelab.errors.PrunelabError` for the first cell that cannot compress ``model``
+    (bad sparsity, a method without the units it needs, a vocabulary on a CTC model, a preset selecting no
+    layer): checked before anything is transcribed, so a long baseline pass is never wasted."""
+    for cell in cells:
+        config = cell_config(cell, seed, config_overrides)
+        if config is not None:
+            check_fits(model, config)
+
+
 def run_cell(
     model: SpeechModel,
     cell: Cell,
@@ -156,11 +177,8 @@ def run_cell(
     16 kHz) and score against ``refs``. ``model_name``: what the row records as its model (default: its spec)."""
     log = log or (lambda _msg: None)
     label = cell.label
-    small, config = model, None
-    if cell.method != "none":
-        config = CompressionConfig(method=cell.resolved, sparsity=cell.sparsity, preset=cell.preset, seed=seed,
-                                   allocate=cell.allocate, units=cell.units, vocabulary=cell.vocabulary,
-                                   **(config_overrides or {}))
+    small, config = model, cell_config(cell, seed, config_overrides)
+    if config is not None:
         small = compress(model, config, cache=cache,
                          progress=lambda i, n, msg: log(f"[{label}] compressing {i}/{n} {msg}"))
     start = time.perf_counter()
@@ -210,6 +228,7 @@ def evaluate(
     todo = [c for c in cells if c.key not in have]
     if len(todo) < len(cells):
         log(f"resuming: {len(cells) - len(todo)} of {len(cells)} rows already done")
+    check_cells(model, todo, seed, config_overrides)
     audios = [load_audio(u.audio) for u in utterances] if todo else []
     refs = [u.text for u in utterances]
     cache = LayerCache()

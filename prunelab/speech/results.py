@@ -2,6 +2,7 @@
 that is stopped (or crashes) keeps what it measured, and read back so a rerun resumes instead of starting over."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -9,18 +10,22 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import PrunelabError
+from .data import Utterance
 from .evaluate import EvalRow
 
 
 class RowFile:
     """The rows of ``path`` (a JSON list of :class:`EvalRow` dicts), checked to belong to this run.
 
-    Rows measured on another model, with another seed or on another number of utterances make the file
-    refuse to open (``PrunelabError``): resuming from them would mix two runs in one table.
+    Rows measured on another model, with another seed, on another number of utterances or on other clips
+    (``data``: a fingerprint of the clips' ids and reference texts, :func:`data_fingerprint`) make the file
+    refuse to open (``PrunelabError``): resuming from them would mix two runs in one table. Rows written before
+    rows carried a fingerprint are taken as this data's.
     """
 
-    def __init__(self, path: str | os.PathLike, *, model: str, seed: int, utterances: int):
+    def __init__(self, path: str | os.PathLike, *, model: str, seed: int, utterances: int, data: str | None = None):
         self.path = Path(path)
+        self.data = data
         self.rows: list[EvalRow] = self._read(model, seed, utterances) if self.path.exists() else []
 
     def _read(self, model: str, seed: int, utterances: int) -> list[EvalRow]:
@@ -39,6 +44,10 @@ class RowFile:
                     f"Cannot resume from {self.path}: it holds rows of another run (model {theirs[0]}, seed {theirs[1]}, "
                     f"{theirs[2]} utterances; this run: model {model}, seed {seed}, {utterances} utterances). "
                     "Give another --json file, or move this one away to start over.")
+            if self.data is not None and d.get("data", self.data) != self.data:
+                raise PrunelabError(
+                    f"Cannot resume from {self.path}: its rows were measured on other clips (other names or "
+                    "reference texts) than this --data. Give another --json file, or move this one away to start over.")
         return [EvalRow.from_dict(d) for d in data]
 
     def add(self, row: EvalRow) -> None:
@@ -53,7 +62,11 @@ class RowFile:
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump([r.as_dict() for r in self.rows], f, indent=2)
+                extra = {"data": self.data} if self.data is not None else {}
+                json.dump([{**r.as_dict(), **extra} for r in self.rows], f, indent=2)
+            mask = os.umask(0)
+            os.umask(mask)
+            os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes it private; the table is as shareable as any file
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -64,3 +77,11 @@ class RowFile:
         keys = {r.key for r in grid_rows}
         self.write([*grid_rows, *(r for r in self.rows if r.key not in keys)])
 
+
+
+def data_fingerprint(utterances: Sequence[Utterance]) -> str:
+    """A short hash of the clips' ids and reference texts: the same clips (wherever they lie) give the same one."""
+    digest = hashlib.sha256()
+    for u in utterances:
+        digest.update(f"{u.id}\t{u.text}\n".encode("utf-8"))
+    return digest.hexdigest()[:16]

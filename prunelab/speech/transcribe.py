@@ -138,7 +138,17 @@ def _run(speech_model: SpeechModel, samples: np.ndarray, language: str | None, n
     with torch.inference_mode(), quiet_transformers():  # no "max_new_tokens and max_length" chatter per clip
         out = pipe(inputs, **call_kwargs)
     text = out["text"] if isinstance(out, dict) else str(out)
+    if speech_model.family != "whisper":  # the CTC pipeline leaves special tokens such as </s> in the text
+        text = _without_special_tokens(_components(speech_model)[0], text or "")
     return (text or "").strip()
+
+
+def _without_special_tokens(tokenizer: Any, text: str) -> str:
+    """``text`` without the tokenizer's special tokens (``<pad>``, ``</s>``, ``<unk>`` …), spaces tidied."""
+    for token in sorted(getattr(tokenizer, "all_special_tokens", []), key=len, reverse=True):
+        if token and token != getattr(tokenizer, "word_delimiter_token", None):
+            text = text.replace(token, "")
+    return " ".join(text.split())
 
 
 def transcribe(
