@@ -45,6 +45,23 @@ def user_error(exc: Exception) -> gr.Error:
     return gr.Error(hide_server_paths(str(exc)), title="Cannot do that")
 
 
+OUT_OF_MEMORY = "The server ran out of memory: try a smaller model, a shorter clip or fewer users at once."
+
+
+def reason_of(check: Callable[[], object]) -> str | None:
+    """Why ``check()`` raises, as the user reads it (no server paths), or None when it passes: what a chained
+    failure event shows where the message box's text would otherwise be lost when the box fades."""
+    try:
+        check()
+    except gr.Error as exc:
+        return hide_server_paths(exc.message)
+    except PrunelabError as exc:
+        return hide_server_paths(str(exc))
+    except MemoryError:
+        return OUT_OF_MEMORY
+    return None
+
+
 def guard(fn: Callable) -> Callable:
     """Turn library errors (bad model id, audio, plan) into gr.Error messages; keep gr.Error as is."""
 
@@ -57,6 +74,6 @@ def guard(fn: Callable) -> Callable:
         except PrunelabError as exc:
             raise user_error(exc) from exc
         except MemoryError as exc:
-            raise gr.Error("The server ran out of memory: try a smaller model or fewer users at once.") from exc
+            raise gr.Error(OUT_OF_MEMORY) from exc
 
     return wrapper

@@ -380,34 +380,79 @@ def how_it_works_figure(weight: torch.Tensor, bias: torch.Tensor | None, k: int,
     return fig
 
 
-def fold_figure(index: torch.Tensor | np.ndarray, k: int, max_channels: int = 24) -> Figure:
-    """Why clustered FFN layers really shrink: channels of fc1 that share a centroid give the same
-    activation, so fc2 can add up their columns. Draws the channel -> cluster assignment for the first
-    ``max_channels`` channels as lines from C channel slots to K cluster slots.
+def fold_figure(index: torch.Tensor | np.ndarray, k: int, max_channels: int = 24, *, unit: str | None = "ffn-neuron",
+                head_dim: int | None = None, leader: str | None = None, partner: str | None = None) -> Figure:
+    """Why clustered layers really shrink, drawn for the unit the layer leads (``LayerInfo.unit``).
+
+    Draws the channel -> cluster assignment for the first ``max_channels`` channels as lines from channel slots
+    to cluster-row slots. ``unit``: ``"ffn-neuron"`` (fc1 channels that share a centroid give the same
+    activation, so fc2 adds up their columns), ``"value-dim"`` (v_proj rows clustered within each head, out_proj
+    adds up their columns), ``"qk-dim"`` (query dims of one head that share a row keep one q_proj row, k_proj
+    sums the matching rows, the softmax scale is kept) or None (a layer that leads no foldable unit, e.g. k,
+    out or fc2: its output channels are clustered in place, as in the paper, and nothing folds away).
+    ``head_dim``: channels per head, for per-head units; each head's rows are drawn under its own channels,
+    heads separated by dotted lines. ``leader``/``partner``: the names written for the two layers (default:
+    fc1/fc2, v_proj/out_proj, q_proj/k_proj). The figure's caption line says how the partner folds.
     """
+    texts = {  # unit -> (what the channels are, what the kept rows are, title, how the partner folds)
+        "ffn-neuron": ("C channels\n(original {leader})", "K rows kept\n(folded {leader})",
+                       "Folding: {n} channels use only {m} distinct rows",
+                       "{partner} adds up the columns of the channels that share a row: both layers shrink "
+                       "from C to K."),
+        "value-dim": ("value dims\n(original {leader})", "rows kept\n(folded {leader})",
+                      "Folding value dims per head: {n} dims use only {m} distinct rows",
+                      "Clusters stay within each head; {partner} adds up the columns of the dims that share a row."),
+        "qk-dim": ("query dims\n(original {leader})", "rows kept\n(folded {leader})",
+                   "Folding query/key dims per head: {n} dims use only {m} distinct rows",
+                   "Query dims of a head that share a row keep one {leader} row; {partner} adds up their key rows; "
+                   "the softmax scale stays 1/\u221a(head size)."),
+        None: ("C output channels\n({leader})", "K centroid rows\n(in place)",
+               "Clustering in place: {n} channels use only {m} distinct rows",
+               "Nothing folds away: {leader} leads no foldable unit, so its output channels are clustered in place "
+               "(per layer, as in the paper) and it still outputs C channels."),
+    }
+    names = {"ffn-neuron": ("fc1", "fc2"), "value-dim": ("v_proj", "out_proj"), "qk-dim": ("q_proj", "k_proj"),
+             None: ("this layer", "")}
+    if unit not in texts:
+        raise ValueError(f"Unknown unit {unit!r}; choose one of: {', '.join(map(str, texts))}.")
     index = np.asarray(index.detach().cpu() if isinstance(index, torch.Tensor) else index)[:max_channels]
-    used = sorted(set(int(i) for i in index if i < k))
-    slot = {g: i for i, g in enumerate(used)}
-    fig = Figure(figsize=(6.4, 3.2), layout="constrained")
+    n = len(index)
+    per_head = unit in ("value-dim", "qk-dim") and bool(head_dim)
+    spans = [(s, min(n, s + head_dim)) for s in range(0, n, head_dim)] if per_head else [(0, n)]
+    x_row: dict[int, float] = {}  # cluster -> x of its row, under the channels it gathers
+    for s, e in spans:
+        used_here = sorted(set(int(g) for g in index[s:e] if g < k))
+        for i, g in enumerate(used_here):
+            x_row.setdefault(g, s + (i + 0.5) * (e - s) / len(used_here) - 0.5)
+    used = sorted(x_row)
+    fig = Figure(figsize=(6.4, 3.4), layout="constrained")
     ax = fig.add_subplot()
     from matplotlib import colormaps
 
     palette = colormaps["tab20"].colors
-    n = len(index)
     for c, g in enumerate(index):
         if g >= k:
             ax.plot([c, c], [1, 0.85], color=DROPPED_COLOR, lw=1)
             continue
-        x1 = (slot[g] + 0.5) * n / max(1, len(used)) - 0.5
-        ax.plot([c, x1], [1, 0], color=palette[g % len(palette)], lw=1.4)
+        ax.plot([c, x_row[int(g)]], [1, 0], color=palette[g % len(palette)], lw=1.4)
     ax.scatter(range(n), [1] * n, s=30, c=[palette[g % len(palette)] if g < k else DROPPED_COLOR for g in index],
-               zorder=3, label="fc1 channels")
-    ax.scatter([(i + 0.5) * n / max(1, len(used)) - 0.5 for i in range(len(used))], [0] * len(used), s=70,
+               zorder=3, label="channels")
+    ax.scatter([x_row[g] for g in used], [0] * len(used), s=70,
                marker="s", c=[palette[g % len(palette)] for g in used], zorder=3, label="shared rows (clusters)")
-    ax.set_yticks([0, 1], ["K rows kept\n(folded fc1)", "C channels\n(original fc1)"])
+    if per_head:
+        ax.vlines([s - 0.5 for s, _ in spans[1:]], -0.2, 1.2, colors="#999999", linestyles=":", lw=1)
+        for h, (s, e) in enumerate(spans):
+            ax.text((s + e - 1) / 2, 1.17, f"head {h}", ha="center", va="bottom", fontsize=8, color="#555555")
+    default_leader, default_partner = names[unit]
+    words = {"leader": leader or default_leader, "partner": partner or default_partner, "n": n, "m": len(used)}
+    top, bottom, title, caption = (t.format(**words) for t in texts[unit])
+    if len(used) == 1:
+        title = title.replace("only 1 distinct rows", "only 1 row")
+    ax.set_yticks([0, 1], [bottom, top])
     ax.set_xticks([])
-    ax.set_ylim(-0.25, 1.25)
-    ax.set_title(f"Folding: {n} channels use only {len(used)} distinct rows", fontsize=10)
+    ax.set_ylim(-0.25, 1.35 if per_head else 1.25)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(caption, fontsize=8, wrap=True)
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
     fig.legend(handles=[Line2D([], [], marker="o", ls="", color="#4C72B0", label="channel"),

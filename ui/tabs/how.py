@@ -1,7 +1,9 @@
 """The How it works tab: the method in plain words, drawn from a real layer's channels.
 
 For the chosen layer and K: its channels, their k-means clusters and the magnitude baseline with the
-same K, and how folding an FFN pair merges fc1's rows and adds up fc2's columns.
+same K, and what clustering does to the unit the layer leads (``LayerInfo.unit``): an FFN pair folds (fc1's
+rows merge, fc2 adds up their columns), attention value and query/key dims fold head by head (clustered
+within each head), and a layer that leads no foldable unit (k, out, fc2) is clustered in place.
 """
 from __future__ import annotations
 
@@ -10,9 +12,9 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from ..events import HEAVY, PRIVATE, guard
+from ..events import HEAVY, INSTANT, PRIVATE, guard
 from ..figures import Plot
-from ..lib import CompressionConfig, layer_result, plots
+from ..lib import CompressionConfig, LayerInfo, layer_result, plots
 from ..session import Session, pick_layer, require_model
 from ..state import LAYER_CACHE
 
@@ -67,6 +69,7 @@ class HowTab:
     how_k: gr.Slider
     how_btn: gr.Button
     how_plot: gr.Plot
+    fold_md: gr.Markdown
     fold_plot: gr.Plot
 
 
@@ -78,8 +81,65 @@ def on_how(layer_name: str, k: float, seed: float, sess: Session):
     linear = model.model.get_submodule(layer.name)
     k = int(max(1, min(int(k), layer.channels)))
     fig = plots.how_it_works_figure(linear.weight, linear.bias, k, seed=int(seed or 0), layer_label=layer.label)
-    groups = layer_result(model, layer, k, CompressionConfig(method="kmeans", seed=int(seed or 0)), cache=LAYER_CACHE)
-    return fig, plots.fold_figure(groups.index, groups.k)
+    return fig, fold_picture(model, layer, k, int(seed or 0))
+
+
+def fold_picture(model, layer: LayerInfo, k: int, seed: int):
+    """The folding diagram of the layer's unit: attention dims are clustered within each head (K rows in each
+    head, at most its size: :func:`rows_per_head`), other layers over the whole layer, as Compress does."""
+    per_head = layer.unit in ("value-dim", "qk-dim") and bool(layer.heads)
+    if per_head:
+        k = layer.heads * rows_per_head(layer, k)
+    config = CompressionConfig(method="kmeans", seed=seed, units="foldable" if per_head else "channels")
+    groups = layer_result(model, layer, k, config, cache=LAYER_CACHE)
+    return plots.fold_figure(groups.index, groups.k, unit=layer.unit, head_dim=layer.head_dim if per_head else None,
+                             leader=layer.label, partner=_partner_label(layer))
+
+
+def rows_per_head(layer: LayerInfo, k: int) -> int:
+    """The rows each head keeps in the folding diagram of a per-head unit: the picture's K, at most the head's size."""
+    return max(1, min(int(k), layer.head_dim))
+
+
+def _partner_label(layer: LayerInfo) -> str | None:
+    """The short label of the layer that folds with ``layer`` (enc.0.fc1 -> enc.0.fc2, dec.1.cross.v ->
+    dec.1.cross.out, enc.2.q -> enc.2.k), or None for a layer that leads no foldable unit."""
+    partner = {"fc1": "fc2", "v": "out", "q": "k"}.get(layer.kind)
+    return layer.label[: -len(layer.kind)] + partner if partner else None
+
+
+FOLD_CAPTIONS = {
+    "ffn-neuron": "**Folding an FFN pair ({leader} → {partner}):** channels of {leader} with the same colour share "
+                  "one row, so they give the same activation; {partner} adds up their columns, so both layers shrink "
+                  "from C to K.",
+    "value-dim": "**Folding attention value dims ({leader} → {partner}), head by head** (here K = {kh} of each "
+                 "head's {hd} dims): value dims of one head with the same colour share one {leader} row (clusters "
+                 "never cross a head); {partner} adds up their columns, so both layers shrink.",
+    "qk-dim": "**Folding attention query/key dims ({leader} and {partner}), head by head** (here K = {kh} of each "
+              "head's {hd} dims): query dims of one head with the same colour share one {leader} row; since "
+              "q·k = Σ q_d k_d, {partner} keeps the **sum** of their key rows, so both shrink. The softmax scale "
+              "stays the original 1/√(head size).",
+    None: "**Clustering in place ({leader}):** this layer leads no foldable unit ({why}), so its output channels are "
+          "clustered in place, over the whole layer as in the paper: channels with the same colour compute the same "
+          "output, but nothing folds away and it still has C outputs.",
+}
+"""The line above the folding diagram, for the unit the chosen layer leads (``LayerInfo.unit``)."""
+
+
+def fold_caption(layer: LayerInfo, k: int) -> str:
+    """The line above the folding diagram of ``layer`` drawn with the picture's ``k``."""
+    per_head = layer.unit in ("value-dim", "qk-dim") and bool(layer.heads)
+    why = ("it writes the residual stream" if layer.writes_residual
+           else f"it is the partner of {layer.label[:-1]}q: query/key dims fold when that layer is compressed"
+           if layer.kind == "k" else "")
+    return FOLD_CAPTIONS[layer.unit].format(leader=layer.label, partner=_partner_label(layer), hd=layer.head_dim,
+                                            kh=rows_per_head(layer, k) if per_head else None, why=why)
+
+
+def on_fold_caption(layer_name: str, k: float, sess: Session):
+    """The folding diagram's caption for the chosen layer (after the pictures are drawn)."""
+    _, layers = require_model(sess)
+    return fold_caption(pick_layer(layers, layer_name), int(k or 1))
 
 
 def build() -> HowTab:
@@ -91,16 +151,18 @@ def build() -> HowTab:
             how_btn = gr.Button("Draw", scale=1)
         how_plot = Plot(label="Channels, k-means clusters and the magnitude baseline", format="png",
                            show_label=False)
-        gr.Markdown("**Folding an FFN pair:** channels of fc1 with the same colour share one row; "
-                    "fc2 adds up their columns, so both layers shrink from C to K.")
+        fold_md = gr.Markdown("**Folding:** what clustering the chosen layer does to it and to the layer it "
+                              "feeds; the picture follows the layer.", elem_id="pl-fold-caption")
         fold_plot = Plot(label="Folding", format="png", show_label=False)
-    return HowTab(tab, how_layer, how_k, how_btn, how_plot, fold_plot)
+    return HowTab(tab, how_layer, how_k, how_btn, how_plot, fold_md, fold_plot)
 
 
 def wire(t: HowTab, sess: gr.State, compress: CompressTab) -> None:
     """Events of this tab; the pictures use the seed chosen on the Compress tab."""
     inputs = [t.how_layer, t.how_k, compress.seed, sess]
     outputs = [t.how_plot, t.fold_plot]
-    t.how_btn.click(on_how, inputs, outputs, api_name="how_it_works", **HEAVY)
+    drawn = [t.how_btn.click(on_how, inputs, outputs, api_name="how_it_works", **HEAVY)]
     for trigger in (t.how_layer.input, t.how_k.release, t.tab.select):
-        trigger(on_how, inputs, outputs, trigger_mode="always_last", **PRIVATE, **HEAVY)
+        drawn.append(trigger(on_how, inputs, outputs, trigger_mode="always_last", **PRIVATE, **HEAVY))
+    for event in drawn:  # the caption follows the layer drawn (/how_it_works still answers the two pictures)
+        event.success(on_fold_caption, [t.how_layer, t.how_k, sess], t.fold_md, **INSTANT)

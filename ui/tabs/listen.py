@@ -3,6 +3,11 @@
 Upload, record or pick an example clip (``assets/*.wav`` with its ``.txt`` reference); both models
 transcribe it (the original alone before anything is compressed), each timed as the median of interleaved
 runs; with a reference text, the word error rates and word-level diffs.
+
+Results never describe another clip than the one shown: they are emptied in the browser when Transcribe is
+pressed and whenever the audio changes (upload, recording, Clear, an example picked). A failed Transcribe
+raises for API callers (``/transcribe``: the exception says why); in the page, a chained failure event then
+puts the reason in the summary line, where it stays after the message box fades.
 """
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..events import HEAVY, PRIVATE, guard
+from ..events import HEAVY, INSTANT, PRIVATE, guard, reason_of
 from ..lib import SpeechModel, load_audio, transcribe, wer, word_diff_detailed
 from ..session import Session, require_compressed, require_model
 from ..settings import ASSETS, MAX_AUDIO_S
@@ -100,25 +105,36 @@ def time_models(models: list[SpeechModel], samples, progress=None) -> tuple[list
     return texts, [statistics.median(t) for t in times], len(times[0])
 
 
+NO_COMPRESSED_TIME = "No compressed model yet"
+"""The compressed column's Time box before anything is compressed: a one-line box, so a short text (the
+summary line says to press Compress)."""
+
+
+def checked_audio(audio, sess: Session):
+    """The session's original model, its layers and the clip's samples (16 kHz); raises ``gr.Error`` (no model,
+    no audio) or the library's ``AudioError`` (empty, silent, corrupt, not audio, too long)."""
+    original, layers = require_model(sess)
+    if audio is None:
+        raise gr.Error("No audio: upload a file, record one, or pick an example clip first.", title="No audio")
+    return original, layers, load_audio(audio, max_seconds=MAX_AUDIO_S)
+
+
 @guard
 def on_transcribe(audio, reference: str, sess: Session, progress=gr.Progress()):
     """Transcribe the clip with the original model and, once there is one, the compressed model (each timed:
     the median of interleaved runs); WER and diffs with a reference."""
-    original, layers = require_model(sess)
-    if audio is None:
-        raise gr.Error("No audio: upload a file, record one, or pick an example clip first.", title="No audio")
-    samples = load_audio(audio, max_seconds=MAX_AUDIO_S)
+    original, layers, samples = checked_audio(audio, sess)
     try:
-        compressed, missing = require_compressed(sess), ""
-    except gr.Error as exc:  # no compressed model (yet, or dropped): the original transcribes alone
-        compressed, missing = None, exc.message
+        compressed = require_compressed(sess)
+    except gr.Error:  # no compressed model (yet, or dropped): the original transcribes alone
+        compressed = None
     models = [original] if compressed is None else [original, compressed]
     texts, seconds, runs = time_models(models, samples, progress)
     dur = len(samples) / 16000
     how = f" (median of {runs} runs{', interleaved' if len(models) > 1 else ''})" if runs > 1 else ""
     text_a, time_a = texts[0], f"{seconds[0]:.2f} s for {dur:.1f} s of audio{how}"
     if compressed is None:
-        text_b, time_b = "", f"No compressed model: {missing}"
+        text_b, time_b = "", NO_COMPRESSED_TIME
     else:
         text_b = texts[1]
         time_b = (f"{seconds[1]:.2f} s for {dur:.1f} s of audio{how}"
@@ -144,6 +160,23 @@ def on_transcribe(audio, reference: str, sess: Session, progress=gr.Progress()):
     return text_a, time_a, text_b, time_b, summary + note, diff_a, diff_b
 
 
+CANNOT = "**Cannot transcribe:** "
+"""How the summary line begins after a failed Transcribe (the reason follows)."""
+
+
+def transcribe_problem(audio, sess: Session) -> str:
+    """Why Transcribe failed for this clip and session, in words (no server paths): what the checks before
+    transcribing say, or a general line when they pass (the failure came later)."""
+    return (reason_of(lambda: checked_audio(audio, sess))
+            or "The transcription stopped with an error on the server; press Transcribe to try again.")
+
+
+def on_transcribe_failed(audio, reference: str, sess: Session):
+    """After a failed Transcribe (the page's chained failure event): no transcript, time or diff, and the reason
+    in the summary line, which stays when the message box has faded (and replaces the outputs' Error badges)."""
+    return "", "", "", "", CANNOT + transcribe_problem(audio, sess), None, None
+
+
 def _transcript_column(which: str) -> tuple[gr.Textbox, gr.Textbox, gr.HighlightedText]:
     """One side of the comparison: the transcript, its time, and its highlighted diff against the reference."""
     with gr.Column():
@@ -165,7 +198,7 @@ def build() -> ListenTab:
             with gr.Column(scale=2):
                 reference = gr.Textbox(label="Reference text (what is really said; optional)", lines=3)
                 transcribe_btn = gr.Button("Transcribe with both models", variant="primary")
-                wer_md = gr.Markdown("")
+                wer_md = gr.Markdown("", elem_id="pl-wer")
         with gr.Row():
             text_a, time_a, diff_a = _transcript_column("Original")
             text_b, time_b, diff_b = _transcript_column("Compressed")
@@ -173,8 +206,9 @@ def build() -> ListenTab:
 
 
 CLEAR_RESULTS_JS = "() => ['', '', '', '', '', null, null]"
-"""Runs in the browser when Transcribe is pressed: old transcripts, times and WER go at once, so an error
-(or a slow run) never leaves the previous clip's results beside the new one."""
+"""Runs in the browser when Transcribe is pressed and whenever the audio changes (upload, recording, Clear, an
+example picked): old transcripts, times and WER go at once, so an error (or a slow run, or a new clip) never
+leaves the previous clip's results beside the new one."""
 CLEAR_EXAMPLE_JS = "(example, reference) => example ? [null, ''] : [null, reference]"
 """Runs in the browser when a file is uploaded or recorded: the example's name (and its reference text, if
 an example filled it) no longer describe the audio."""
@@ -184,6 +218,10 @@ def wire(t: ListenTab, sess: gr.State) -> None:
     t.example.input(on_example, t.example, [t.audio, t.reference], api_name="pick_example")
     results = [t.text_a, t.time_a, t.text_b, t.time_b, t.wer_md, t.diff_a, t.diff_b]
     t.transcribe_btn.click(None, None, results, js=CLEAR_RESULTS_JS, **PRIVATE)
-    t.transcribe_btn.click(on_transcribe, [t.audio, t.reference, sess], results, api_name="transcribe", **HEAVY)
+    inputs = [t.audio, t.reference, sess]
+    done = t.transcribe_btn.click(on_transcribe, inputs, results, api_name="transcribe", **HEAVY)
+    done.failure(on_transcribe_failed, inputs, results, **INSTANT)  # the reason stays; the Error badges go
     for trigger in (t.audio.upload, t.audio.stop_recording):
         trigger(None, [t.example, t.reference], [t.example, t.reference], js=CLEAR_EXAMPLE_JS, **PRIVATE)
+    for trigger in (t.audio.upload, t.audio.stop_recording, t.audio.clear, t.example.input):
+        trigger(None, None, results, js=CLEAR_RESULTS_JS, **PRIVATE)

@@ -4,11 +4,16 @@
 voices, disjoint from every clip set the project chose settings on; ``benchmarks/make_app_clips.py``) with
 the original and the compressed model, in batches, and adds a point to the session's history: parameters
 really removed against WER. The chart draws every point, the Pareto front and the original model; any
-point's plan and method can be put back on the sliders; the history downloads as JSON or CSV.
+point's plan and method can be put back on the sliders (and its sparsity on the global sparsity slider); the
+history downloads as JSON or CSV.
+
+A failed evaluation raises for API callers (``/evaluate_plan``, ``/reference_points``); in the page, a chained
+failure event replaces the progress text with the reason and leaves the chart and the list as they were.
 """
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import threading
 import time
@@ -17,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from ..events import HEAVY, guard
+from ..events import HEAVY, INSTANT, guard, reason_of
 from ..figures import Plot
-from ..lib import RECOMMENDED, CompressionConfig, compress, load_eval_set, plots, transcribe_batch, wer
+from ..lib import RECOMMENDED, CompressionConfig, Plan, compress, load_eval_set, plots, transcribe_batch, wer
 from ..session import require_compressed, require_model, session_file
 from ..settings import ASSETS, method_label
 from ..state import LAYER_CACHE
@@ -125,9 +130,8 @@ sparsity."""
 def on_references(sparsity: float, preset: str, sess, history: list[dict] | None, progress=gr.Progress()):
     """Compress and evaluate the three reference settings at the global sparsity; add them as reference points."""
     original, layers = require_model(sess)
+    _check_references(sparsity, sess)
     sparsity = float(sparsity)
-    if not 0 < sparsity < 1:
-        raise gr.Error("Set a global sparsity above 0 on the Compress tab first.")
     history = list(history or [])
     for r, (label, method, ref_preset, units, alloc) in enumerate(REFERENCES):
         progress((r, len(REFERENCES)), desc=f"Reference {label}: compressing …", unit="settings")
@@ -167,6 +171,57 @@ def on_restore(n: Any, history: list[dict] | None, sess, rev: int):
     out = _new_plan(sess, rev, layers, {l.name: point["plan"].get(l.name, l.channels) for l in layers})
     gr.Info(f"Plan #{point['n']} is on the sliders ({method_label(point['method'])}): press Compress to rebuild it.")
     return (*out, gr.Dropdown(value=point["method"]), gr.Radio(value=point.get("vocabulary") or "all"))
+
+
+def on_restore_sparsity(n: Any, history: list[dict] | None, sess, step: float = 0.05, top: float = 0.9):
+    """After a restore: the restored plan's sparsity over the layers it compresses (parameter-weighted, on the
+    global sparsity slider's steps), so a later "Set all sliders" starts from the restored plan, not the old value.
+
+    A value set by the server is no slider release: the sliders are not set again from it."""
+    point = next((p for p in history or [] if str(p["n"]) == str(n)), None)
+    if point is None or sess is None or point["model"] != sess.spec:
+        return gr.skip()
+    _, layers = require_model(sess)
+    sparsity = Plan(dict(point["plan"])).sparsity(layers, over="planned") if point["plan"] else 0.0
+    return round(min(top, max(0.0, round(sparsity / step) * step)), 4)
+
+
+NOT_EVALUATED = "**Not evaluated:** "
+"""How the result line begins after a failed evaluation (the reason follows)."""
+
+
+def _problem(check) -> str:
+    """The reason ``check()`` raises, in words (no server paths), or a general line when it passes."""
+    return reason_of(check) or "The evaluation stopped with an error on the server (its message said why); try again."
+
+
+def _check_evaluate(sess) -> None:
+    require_model(sess)
+    if not sess.compressed:  # as require_compressed says it, without rebuilding a set-aside model
+        require_compressed(sess)
+
+
+def on_evaluate_failed(sess, history: list[dict] | None):
+    """After a failed Evaluate (the page's chained failure event): the reason instead of the progress text; the
+    chart and the list keep what they showed (their Error badges go)."""
+    return NOT_EVALUATED + _problem(lambda: _check_evaluate(sess)) + _unchanged(history), gr.skip(), gr.skip()
+
+
+def _check_references(sparsity: float, sess) -> None:
+    require_model(sess)
+    if not 0 < float(sparsity or 0) < 1:
+        raise gr.Error("Set a global sparsity above 0 on the Compress tab first.")
+
+
+def on_references_failed(sparsity: float, sess, history: list[dict] | None):
+    """After failed reference points: the reason instead of the progress text; chart and list as they were."""
+    return (NOT_EVALUATED + _problem(lambda: _check_references(sparsity, sess)) + _unchanged(history),
+            gr.skip(), gr.skip())
+
+
+def _unchanged(history: list[dict] | None) -> str:
+    n = len(history or [])
+    return f" The history is unchanged ({n} evaluated plan{'s' if n != 1 else ''})." if n else ""
 
 
 @guard
@@ -216,12 +271,19 @@ def build() -> TuningTab:
 def wire(t: TuningTab, sess: gr.State, rev: gr.State, compress: CompressTab) -> None:
     for btn in (t.evaluate_btn, t.references_btn):  # the progress text is drawn where the old result was
         btn.click(None, None, t.result_md, js="() => 'Transcribing the evaluation clips …'", api_visibility="private")
-    t.evaluate_btn.click(on_evaluate, [sess, t.history], [t.history, t.result_md, t.history_plot, t.point],
-                         api_name="evaluate_plan", **HEAVY)
-    t.references_btn.click(on_references, [compress.sparsity, compress.preset, sess, t.history],
-                           [t.history, t.result_md, t.history_plot, t.point], api_name="reference_points", **HEAVY)
-    t.restore_btn.click(on_restore, [t.point, t.history, sess, rev],
-                        [sess, rev, compress.plan_md, compress.editor, compress.stale_md, compress.method,
-                         compress.vocabulary],
-                        api_name="restore_plan")
+    shown = [t.result_md, t.history_plot, t.point]
+    evaluated = t.evaluate_btn.click(on_evaluate, [sess, t.history], [t.history, *shown],
+                                     api_name="evaluate_plan", **HEAVY)
+    evaluated.failure(on_evaluate_failed, [sess, t.history], shown, **INSTANT)
+    referenced = t.references_btn.click(on_references, [compress.sparsity, compress.preset, sess, t.history],
+                                        [t.history, *shown], api_name="reference_points", **HEAVY)
+    referenced.failure(on_references_failed, [compress.sparsity, sess, t.history], shown, **INSTANT)
+    restored = t.restore_btn.click(on_restore, [t.point, t.history, sess, rev],
+                                   [sess, rev, compress.plan_md, compress.editor, compress.stale_md, compress.method,
+                                    compress.vocabulary],
+                                   api_name="restore_plan")
+    # the global sparsity follows (a chained event: /restore_plan's outputs stay as they were for API callers)
+    restored.success(functools.partial(on_restore_sparsity, step=compress.sparsity.step,
+                                       top=compress.sparsity.maximum),
+                     [t.point, t.history, sess], compress.sparsity, **INSTANT)
     t.download_btn.click(on_download, t.history, [t.json_out, t.csv_out], api_name="download_history")
