@@ -465,7 +465,7 @@ def test_a_refused_plan_file_leaves_every_control_usable(page, tmp_path):
     page.locator("#pl-downloads input[type=file]").last.set_input_files(str(bad))
     page.get_by_text("which this model does not have").first.wait_for()
     assert visible_error_badges(page) == 0
-    page.get_by_label("Method").click(timeout=10_000)
+    page.get_by_role("combobox", name="Method").click(timeout=10_000)
     page.get_by_role("option", name=re.compile("Structured magnitude")).click(timeout=10_000)
     page.wait_for_function("() => document.body.innerText.includes('keep the K channels')"
                            " || document.body.innerText.toLowerCase().includes('largest')")
@@ -475,10 +475,10 @@ def test_a_refused_plan_file_leaves_every_control_usable(page, tmp_path):
 def test_a_method_changed_after_compress_is_flagged_until_it_is_put_back(page):
     page.get_by_role("button", name="3 · Compress").click()
     page.get_by_text("Compressed with").first.wait_for()
-    page.get_by_label("Method").click()
+    page.get_by_role("combobox", name="Method").click()
     page.get_by_role("option", name=re.compile("Structured magnitude")).click()
     page.get_by_text("The method changed since you pressed Compress").wait_for()
-    page.get_by_label("Method").click()
+    page.get_by_role("combobox", name="Method").click()
     page.get_by_role("option", name=re.compile("k-means clustering")).first.click()
     page.wait_for_function("() => !document.querySelector('#pl-stale').innerText.includes('method changed')")
     page.locator("#pl-stale").get_by_text("changed since", exact=False).wait_for(state="detached")
