@@ -99,7 +99,22 @@ def _config(args: argparse.Namespace):
                                 "Give one of the two.")
     return CompressionConfig(method=method or "kmeans", sparsity=args.sparsity, preset=_preset(args, [method or "kmeans"]),
                              plan=plan, seed=args.seed, fold=not args.no_fold, allocate=args.allocate, units=units,
-                             vocabulary=args.vocabulary)
+                             vocabulary=args.vocabulary, options=_options(args.options))
+
+
+def _options(text: str | None) -> dict:
+    """--options: the method's switches as a JSON object (checked by the method: names and types)."""
+    import json
+
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise PrunelabError(f"--options must be a JSON object like '{{\"variance\": true}}'; this is not JSON ({e}).") from None
+    if not isinstance(value, dict):
+        raise PrunelabError(f"--options must be a JSON object like '{{\"variance\": true}}', not {type(value).__name__}.")
+    return value
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
@@ -268,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--plan", help="plan JSON with per-layer cluster counts")
     method_args(sp)
     sp.add_argument("--no-fold", action="store_true", help="keep FFN pairs unfolded")
+    sp.add_argument("--options", default=None, metavar="JSON",
+                    help='the method\'s switches as JSON, e.g. --method kmeans-fold --options \'{"variance": true}\' '
+                         "(prunelab.METHODS lists each method's options)")
     sp.add_argument("--out", required=True, help="output folder")
     sp.set_defaults(func=cmd_compress)
 

@@ -179,3 +179,30 @@ def test_model_specs_that_are_not_models_say_so(tmp_path):
 def test_a_plan_file_without_clusters_says_so():
     with pytest.raises(PlanError, match='no "clusters"'):
         Plan.from_json({"format": "prunelab-plan", "version": 1})
+
+
+def test_method_options_fold_and_seed_are_type_checked():
+    with pytest.raises(PlanError, match="'variance' of method 'kmeans-fold' must be true or false"):
+        CompressionConfig(method="kmeans-fold", units="foldable", sparsity=0.2, options={"variance": "yes"})
+    with pytest.raises(PlanError, match="must be a whole number"):
+        CompressionConfig(method="predictive", units="foldable", sparsity=0.2, options={"rounds": 2.5})
+    assert CompressionConfig(method="predictive", units="foldable", sparsity=0.2,
+                             options={"ridge": 1}).options.ridge == 1.0  # a whole number is a number
+    with pytest.raises(PlanError, match="fold must be True or False"):
+        CompressionConfig(sparsity=0.2, fold="no")
+    for seed in (-1, "abc", 1.5):
+        with pytest.raises(PlanError, match="seed must be a whole number"):
+            CompressionConfig(sparsity=0.2, seed=seed)
+    assert CompressionConfig(sparsity=0.2, seed=np.int64(3)).seed == 3
+
+
+def test_compress_takes_method_options_on_the_command_line(tmp_path, capsys):
+    args = ["compress", "--model", "tiny:whisper", "--method", "kmeans-fold", "--units", "foldable", "--preset",
+            "encoder-fc1", "--sparsity", "0.2"]
+    assert cli.main([*args, "--options", '{"variance": true}', "--out", str(tmp_path / "v")]) == 0
+    assert load_compressed(tmp_path / "v").compression["options"]["variance"] is True
+    for bad, message in (('{"variance": "yes"}', "must be true or false"), ("variance", "not JSON"),
+                         ('{"bogus": 1}', "has no option 'bogus'")):
+        assert cli.main([*args, "--options", bad, "--out", str(tmp_path / "x")]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -5,6 +5,7 @@ sparsity with a preset (which layers) and an allocation (how the sparsity is spr
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +98,11 @@ class CompressionConfig:
             get_method(self.method)  # raises a PlanError that names the choices
         if self.allocate not in ALLOCATIONS:
             raise PlanError(f"Unknown allocation {self.allocate!r}; choose one of: {', '.join(ALLOCATIONS)}.")
+        if not isinstance(self.fold, bool):
+            raise PlanError(f"fold must be True or False, got {self.fold!r}.")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or self.seed < 0:
+            raise PlanError(f"The seed must be a whole number >= 0, got {self.seed!r}.")
+        self.seed = int(self.seed)
         check_preset(self.preset)
         check_units(self.units)
         check_script(self.vocabulary)

@@ -81,7 +81,20 @@ class Method:
         if unknown:
             allowed = ", ".join(sorted(known)) or "none"
             raise PlanError(f"Method {self.name!r} has no option {', '.join(map(repr, unknown))}; its options: {allowed}.")
-        return self.options(**options)
+        return self.options(**{name: self._typed(name, value) for name, value in options.items()})
+
+    def _typed(self, name: str, value: Any) -> Any:
+        """An option's value checked against its default's type (a JSON or CLI "yes" is no switch; 3 is a float)."""
+        default = next(f.default for f in fields(self.options) if f.name == name)
+        kind = type(default)
+        ok = (isinstance(value, bool) if kind is bool
+              else isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float
+              else isinstance(value, int) and not isinstance(value, bool) if kind is int
+              else isinstance(value, kind))
+        if not ok:
+            what = {bool: "true or false", int: "a whole number", float: "a number", str: "a text"}.get(kind, kind.__name__)
+            raise PlanError(f"Option {name!r} of method {self.name!r} must be {what} (default {default!r}), got {value!r}.")
+        return float(value) if kind is float else value
 
     def apply(self, weight: Tensor, bias: Tensor | None, k: int, *, seed: int = 0, max_iter: int = 100,
               importance: Tensor | None = None, options: Any = None, context: UnitContext | None = None) -> LayerResult:
