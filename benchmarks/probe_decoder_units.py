@@ -2,6 +2,7 @@
 
     python benchmarks/probe_decoder_units.py                   # every row below
     python benchmarks/probe_decoder_units.py --svd-allocation  # only the query/key rows allocated by SVD energy
+    python benchmarks/probe_decoder_units.py --other-attention # encoder / cross-attention q/k at 10-25 %, auto
 
 Why. After round 5 (target (b), 5 % of ALL parameters removed within 3 WER points by compression alone, missed at
 2.17 %), two leads were left unmeasured: the decoder's FFN neurons at small sparsities (only 30 % had been
@@ -13,6 +14,10 @@ time, so the combined rows here graft the decoder self-attention modules of one 
 (the two touch disjoint modules, so the graft is exactly both compressions). ``--svd-allocation``: the same
 greedy allocation as ``auto``, but over the query/key fold's own curves (the singular energy each layer's heads
 lose at each rank, as a fraction of the layer's) instead of the importance-weighted k-means curves ``auto`` uses.
+
+``--other-attention`` (session 9): the last attention rows never measured with ``auto``: the encoder's and the
+decoder cross-attention's query/key dims at 10 and 25 % (uniform, round 5: encoder 25 % +9.5 points on tune,
+cross-attention 50 % broken); only if one of them cost almost nothing could the cheap units reach 5 %.
 
 Every row runs on the 28 tune clips; no test set is touched. Figures: benchmarks/WER_STUDY.md ("After round 5").
 """
@@ -84,6 +89,7 @@ def svd_curves(sm: SpeechModel) -> list[SensitivityCurve]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--svd-allocation", action="store_true")
+    ap.add_argument("--other-attention", action="store_true")
     args = ap.parse_args()
     utts = load_eval_set(HERE / "clips" / "tune")
     refs = [u.text for u in utts]
@@ -98,6 +104,12 @@ def main() -> None:
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
 
     row("uncompressed", sm)
+    if args.other_attention:
+        for preset in ("encoder-qk", "decoder-cross-qk"):
+            for s in (0.1, 0.25):
+                row(f"lowrank-qk {preset} {s:.0%} alloc=auto", compress(sm, CompressionConfig(
+                    method="lowrank-qk", sparsity=s, preset=preset, units="foldable", allocate="auto")))
+        return
     if args.svd_allocation:
         curves, heads = svd_curves(sm), sm.model.config.decoder_attention_heads
         for s in (0.5, 0.6):

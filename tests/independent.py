@@ -111,3 +111,13 @@ def reference_model(original: nn.Module, unfolded: nn.Module, method: str, plan:
             if bias is not None:
                 target.bias.copy_(bias.to(target.bias.dtype))
     return ref
+
+
+def ctc_text(tokenizer, ids: Tensor) -> str:
+    """Greedy CTC text of frame labels ``ids`` [T]: repeats merged and blanks dropped (the tokenizer's decode),
+    then the special symbols (``</s>``, ``<unk>`` …, which a random model emits) dropped from the text."""
+    text = tokenizer.decode(ids)
+    for token in tokenizer.all_special_tokens:
+        if token != getattr(tokenizer, "word_delimiter_token", None):
+            text = text.replace(token, "")
+    return " ".join(text.split())

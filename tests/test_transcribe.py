@@ -11,6 +11,7 @@ import torch
 
 from prunelab.compression import CompressionConfig, compress
 from prunelab.speech.audio import SAMPLE_RATE, load_audio
+from independent import ctc_text
 from prunelab.errors import AudioError
 from prunelab.speech.metrics import normalize, wer, word_diff, word_diff_detailed
 from prunelab.speech.transcribe import (CHUNK_LENGTH_S, get_pipeline, max_tokens_for, transcribe, transcribe_batch,
@@ -117,15 +118,11 @@ def test_word_diff_without_normalising_and_detailed_edges():
 
 def _ctc_greedy(sm, audio: np.ndarray) -> str:
     """The CTC transcript worked out directly: logits of the whole clip, argmax per frame, collapse, decode,
-    then the special symbols dropped from the text (a random model emits </s>, which is no text)."""
+    special symbols dropped (:func:`independent.ctc_text`)."""
     x = sm.processor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_values
     with torch.no_grad():
         ids = sm.model(x).logits.argmax(-1)
-    text = sm.processor.batch_decode(ids)[0]
-    for token in sm.processor.tokenizer.all_special_tokens:
-        if token != sm.processor.tokenizer.word_delimiter_token:
-            text = text.replace(token, "")
-    return " ".join(text.split())
+    return ctc_text(sm.processor.tokenizer, ids[0])
 
 
 def _whisper_greedy(sm, audio: np.ndarray) -> str:
