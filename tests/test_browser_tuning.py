@@ -299,11 +299,16 @@ def test_failed_model_load_puts_back_the_model_in_use(page):
     assert box.input_value() == "tiny:whisper"
 
 
-def test_listen_example_wer_and_errors_leave_no_stale_results(page, tmp_path):
+def pick_clip1(page) -> None:
+    """On Listen & compare, pick the example clip1 and wait until its reference text is in its box."""
     page.get_by_role("tab", name="Listen & compare").click()
     page.get_by_label("… or pick an example clip").click()
     page.get_by_role("option", name="clip1").click()
     page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('flowers'))")
+
+
+def test_listen_example_wer_and_errors_leave_no_stale_results(page, tmp_path):
+    pick_clip1(page)
     # the original transcribes alone before anything is compressed
     page.get_by_role("button", name="Transcribe with both models").click()
     page.get_by_text("against the reference: original").first.wait_for()
@@ -411,10 +416,7 @@ def test_vocabulary_choice_compresses_and_goes_stale_when_changed(page):
     page.get_by_label("All tokens (every language)").check()
     page.get_by_text("The vocabulary choice changed since you pressed Compress").wait_for()
     # Listen & compare says which setting the compressed model no longer matches
-    page.get_by_role("tab", name="Listen & compare").click()
-    page.get_by_label("… or pick an example clip").click()
-    page.get_by_role("option", name="clip1").click()
-    page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('flowers'))")
+    pick_clip1(page)
     page.get_by_role("button", name="Transcribe with both models").click()
     page.get_by_text("made before the vocabulary choice last changed").wait_for()
     assert "the sliders" not in page.get_by_text("made before the vocabulary choice").inner_text()
@@ -489,10 +491,7 @@ def test_loading_another_model_clears_the_previous_models_results(page):
     compare its transcripts and WER."""
     page.get_by_role("button", name="3 · Compress").click()
     page.get_by_text("Compressed with").first.wait_for()
-    page.get_by_role("tab", name="Listen & compare").click()
-    page.get_by_label("… or pick an example clip").click()
-    page.get_by_role("option", name="clip1").click()
-    page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('flowers'))")
+    pick_clip1(page)
     page.get_by_role("button", name="Transcribe with both models").click()
     page.get_by_text("against the reference: original").first.wait_for()
     page.get_by_role("tab", name="See what changed").click()
