@@ -6,6 +6,7 @@ deflated. On the tiny random-weight models (seconds); the browser side is in tes
 """
 from __future__ import annotations
 
+import json
 import sys
 import zipfile
 from pathlib import Path
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from prunelab import Plan, find_layers, load_model  # noqa: E402
-from ui.session import Session  # noqa: E402
+from ui.session import Session, require_compressed  # noqa: E402
 from ui.tabs import changes, compress, sliders  # noqa: E402
 
 
@@ -118,3 +119,18 @@ def test_the_model_zip_is_stored_and_loads_back(compressed_session, tmp_path):
     folder = next(p.parent for p in tmp_path.rglob("plan.json"))
     again = load_model(str(folder))
     assert again.num_parameters < load_model("tiny:whisper").num_parameters
+
+
+def test_a_downloaded_plan_compresses_the_same_on_the_command_line(tmp_path):
+    from prunelab import cli, load_compressed
+
+    sess, _ = loaded("tiny:whisper", preset="decoder-self-qk", sparsity=0.5)
+    sess = compress.on_compress("lowrank-qk", 0, sess, "foldable", "", "all")[0]
+    path = compress.on_plan_download("lowrank-qk", 0, sess, "foldable")
+    record = json.loads(Path(path).read_text())
+    assert record["method"] == "lowrank-qk" and record["units"] == "foldable"
+    assert cli.main(["compress", "--model", "tiny:whisper", "--plan", path, "--out", str(tmp_path / "m")]) == 0
+    made_here = load_compressed(tmp_path / "m").compression
+    assert made_here["method"] == "lowrank-qk" and made_here["units"] == "foldable"
+    assert made_here["params_removed"] == pytest.approx(require_compressed(sess).compression["params_removed"])
+    assert made_here["params_removed"] > 0

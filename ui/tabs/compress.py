@@ -352,12 +352,17 @@ def size_table(before, after, compression: dict, layers: list[LayerInfo]) -> lis
 
 
 @guard
-def on_plan_download(method: str, seed: float, sess: Session):
-    """The plan being edited as JSON (only the compressed layers), with method, seed and base model."""
+def on_plan_download(method: str, seed: float, sess: Session, units: str = "channels"):
+    """The plan being edited as JSON (only the compressed layers), with method, seed, units and base model:
+    ``prunelab compress --plan`` applies it with that method and those units (foldable units: as Compress
+    builds them from the sliders, attention K rounded to whole heads)."""
     model, layers = require_model(sess)
+    units = units if units in UNIT_CHOICES.values() else "channels"
     plan = Plan({l.name: k for l in layers if (k := sess.k(l)) < l.channels})
+    if units == "foldable":
+        plan = foldable_plan(layers, plan.clusters)[0]
     path = session_file("prunelab-plan.json")
-    plan.to_json(path, method=method, seed=int(seed or 0), base_model=model.spec,
+    plan.to_json(path, method=method, seed=int(seed or 0), base_model=model.spec, units=units,
                  sparsity=round(plan.sparsity(layers), 4))
     return str(path)
 
@@ -496,5 +501,5 @@ def wire(demo: gr.Blocks, t: CompressTab, sess: gr.State, rev: gr.State, changes
                           changes.size_df, t.stale_md],
                          api_name="compress", **HEAVY).failure(on_compress_failed, sess, [t.status_md, t.stale_md],
                                                                **INSTANT)
-    t.plan_dl_btn.click(on_plan_download, [t.method, t.seed, sess], t.plan_file_out, api_name="download_plan")
+    t.plan_dl_btn.click(on_plan_download, [t.method, t.seed, sess, t.units], t.plan_file_out, api_name="download_plan")
     t.model_dl_btn.click(on_model_download, [sess], t.model_file_out, api_name="download_model", **HEAVY)
