@@ -22,7 +22,8 @@ from prunelab import (
     transcribe,
     wer,
 )
-from prunelab.compression import PRESETS, RECOMMENDED, LayerCache, layer_result, vocabulary_savings
+from prunelab.compression import (PRESETS, RECOMMENDED, LayerCache, layer_result, presets_selecting,
+                                  vocabulary_savings)
 from prunelab.compression.allocate import allocate
 from prunelab.compression.sensitivity import sensitivity_curves
 from prunelab.methods import METHODS, method_names
@@ -37,5 +38,4 @@ __all__ = [
     "DEFAULT_MODEL", "METHODS", "PRESETS", "RECOMMENDED", "CompressionConfig", "LayerCache", "LayerInfo", "Plan",
     "PrunelabError", "SpeechModel", "allocate", "available_models", "compress", "find_layers", "layer_result",
     "load_audio", "load_eval_set", "load_model", "method_names", "plots", "save_compressed", "sensitivity_curves", "size_report",
-    "size_rows", "transcribe", "transcribe_batch", "vocabulary_savings", "wer", "word_diff_detailed",
-]
+    "size_rows", "transcribe", "transcribe_batch", "vocabulary_savings", "wer", "word_diff_detailed", "presets_selecting"]

@@ -8,8 +8,8 @@ from .cache import LayerCache
 from .compress import compress, compress_, layer_result, vocabulary_savings
 from .config import ALLOCATIONS, RECOMMENDED, CompressionConfig, method_choices, resolve_method
 from .layers import LayerInfo, ffn_pairs, find_layers, set_module
-from .plan import PRESET_HELP, PRESETS, Plan
+from .plan import PRESET_HELP, PRESETS, Plan, presets_selecting
 
 __all__ = ["ALLOCATIONS", "PRESETS", "PRESET_HELP", "RECOMMENDED", "CompressionConfig", "LayerCache", "LayerInfo",
            "Plan", "compress", "compress_", "ffn_pairs", "find_layers", "layer_result", "method_choices", "resolve_method",
-           "set_module", "vocabulary_savings"]
+           "set_module", "vocabulary_savings", "presets_selecting"]

@@ -36,7 +36,7 @@ from ..speech_model import SpeechModel
 from .cache import LayerCache
 from .config import CompressionConfig
 from .layers import LayerInfo, ffn_pairs, find_layers, set_module
-from .plan import PRESETS, check_preset, check_sparsity
+from .plan import check_preset, check_sparsity, presets_selecting
 from .parallel import check_threads, default_threads, map_layers
 from .sensitivity import channel_importance
 
@@ -102,10 +102,9 @@ def check_fits(model: SpeechModel, config: CompressionConfig) -> None:
         return
     if config.sparsity is not None:
         check_sparsity(config.sparsity)
-    select = check_preset(config.preset)
-    chosen = [l for l in layers if select(l) and (config.units == "channels" or l.unit is not None)]
-    if not chosen and (config.sparsity or 0) > 0:
-        usable = [p for p, f in PRESETS.items() if any(f(l) and (config.units == "channels" or l.unit) for l in layers)]
+    check_preset(config.preset)
+    usable = presets_selecting(layers, config.units)
+    if config.preset not in usable and (config.sparsity or 0) > 0:
         what = "layer" if config.units == "channels" else "layer that leads a foldable unit (fc1, v, q)"
         raise PlanError(f"Preset {config.preset!r} selects no {what} of {model.spec}; presets that select some: "
                         f"{', '.join(usable) or 'none'}.")

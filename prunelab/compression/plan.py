@@ -70,6 +70,13 @@ def check_preset(preset: str) -> Callable[[LayerInfo], bool]:
     return PRESETS[preset]
 
 
+def presets_selecting(layers: Iterable[LayerInfo], units: str = "channels") -> list[str]:
+    """The presets that select at least one of ``layers`` (with ``units="foldable"``: one that leads a unit);
+    a CTC model has none of the decoder presets."""
+    layers = [l for l in layers if units == "channels" or l.unit is not None]
+    return [name for name, select in PRESETS.items() if any(select(l) for l in layers)]
+
+
 def clusters_for_sparsity(channels: int, sparsity: float) -> int:
     """K for a layer of C channels at the given sparsity: round(C * (1 - s)), at least 1."""
     check_sparsity(sparsity)

@@ -14,6 +14,7 @@ from safetensors.torch import save_model as st_save_model
 from ..compression.layers import set_module
 from ..compression.plan import Plan
 from ..errors import ModelLoadError, SaveError
+from ..files import make_shareable
 from ..modules import build_module
 from ..speech_model import SpeechModel
 
@@ -45,12 +46,6 @@ def check_output_folder(folder: str | os.PathLike) -> Path:
     return folder
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def save_compressed(model: SpeechModel, folder: str | os.PathLike) -> Path:
     """Write ``model`` (compressed or not) to ``folder``: weights, HF config, processor files, plan JSON.
 
@@ -76,9 +71,7 @@ def save_compressed(model: SpeechModel, folder: str | os.PathLike) -> Path:
             c = model.compression
             Plan(c["plan"]).to_json(tmp / PLAN, method=c["method"], seed=c["seed"], base_model=c["base_model"],
                                     units=c.get("units", "channels"))
-        mask = _umask()
-        for path in [tmp, *tmp.rglob("*")]:  # mkdtemp makes the folder private (0700); a model is for sharing
-            path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
+        make_shareable(tmp, *tmp.rglob("*"))  # mkdtemp makes the folder private (0700); a model is for sharing
         if folder.exists():
             shutil.rmtree(folder)
         tmp.rename(folder)

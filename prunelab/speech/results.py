@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import PrunelabError
+from ..files import make_shareable
 from .data import Utterance
 from .evaluate import EvalRow
 
@@ -64,9 +65,7 @@ class RowFile:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 extra = {"data": self.data} if self.data is not None else {}
                 json.dump([{**r.as_dict(), **extra} for r in self.rows], f, indent=2)
-            mask = os.umask(0)
-            os.umask(mask)
-            os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes it private; the table is as shareable as any file
+            make_shareable(Path(tmp))  # mkstemp makes it private; the table is as shareable as any file
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

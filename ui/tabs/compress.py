@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from ..events import HEAVY, INSTANT, PRIVATE, guard
-from ..lib import (METHODS, PRESETS, CompressionConfig, LayerInfo, Plan, SpeechModel, allocate,
+from ..lib import (METHODS, PRESETS, CompressionConfig, LayerInfo, Plan, SpeechModel, allocate, presets_selecting,
                    available_models, compress, find_layers, plots, save_compressed, size_report, size_rows,
                    vocabulary_savings)
 from ..session import (Session, default_layer, keep_compressed, layer_choices, plan_summary, require_compressed,
@@ -146,7 +146,8 @@ def on_load(spec: str, sparsity: float, preset: str, sess: Session, rev: int, pr
 
 def model_presets(layers: list[LayerInfo]) -> list[str]:
     """The offered presets that select at least one of ``layers`` (a CTC model has no decoder presets)."""
-    return [p for p in UI_PRESETS if p in PRESETS and Plan.from_sparsity(layers, 0.5, p).clusters]
+    usable = presets_selecting(layers)
+    return [p for p in UI_PRESETS if p in usable]
 
 
 def on_compress_failed(sess: Session):
