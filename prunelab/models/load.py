@@ -16,19 +16,12 @@ import torch
 
 from ..errors import ModelLoadError
 from ..speech_model import SpeechModel
+from .specs import BUNDLED_MODELS, DEFAULT_MODEL, TINY_MODELS, available_models, unknown_model
 
-DEFAULT_MODEL = "bundled:whisper-base"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 """Weight dtypes a model can be loaded in (``load_model(dtype=...)``, ``--dtype``)."""
-BUNDLED_MODELS = ("bundled:whisper-base",)
-TINY_MODELS = ("tiny:whisper", "tiny:ctc")
 HUB_TIMEOUT_S = 4.0
 _OFFLINE_HINT = f"Use the offline default {DEFAULT_MODEL!r} (or a local model folder) instead."
-
-
-def available_models() -> list[str]:
-    """Specs that load without the hub: the bundled model first, then the tiny demo models."""
-    return [*BUNDLED_MODELS, *TINY_MODELS]
 
 
 def load_model(
@@ -117,10 +110,6 @@ def _shape_names() -> list[str]:
     from .shapes import SHAPES
 
     return list(SHAPES)
-
-
-def unknown_model(spec: str) -> ModelLoadError:
-    return ModelLoadError(f"Unknown model {spec!r}. Available offline: {', '.join(available_models())}.")
 
 
 def _load_bundled(spec: str, max_bytes: int | None, dtype: torch.dtype = torch.float32) -> SpeechModel:

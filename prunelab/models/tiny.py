@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..speech_model import SpeechModel
-from .load import unknown_model
+from .specs import unknown_model
 
 BIAS_STD = 0.05
 """Spread of the random biases: a third of a channel's weight-row norm in the tiny models (0.02 x sqrt(64)),
