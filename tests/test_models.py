@@ -7,7 +7,6 @@ import re
 import shutil
 import struct
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -266,25 +265,61 @@ def test_unknown_spec(spec: str) -> None:
     assert "tiny:ctc" in str(info.value) and DEFAULT_MODEL in str(info.value)
 
 
-def _assert_fails_offline_fast(spec: str) -> None:
-    t0 = time.monotonic()
+class _HubRequests:
+    """Stands in for huggingface_hub's session: records each request's timeout, then sends it on (with at
+    most 30 s, so that a request without a timeout fails the test instead of hanging it)."""
+
+    def __init__(self, real) -> None:
+        self.real, self.timeouts = real, []
+
+    def head(self, url, *args, timeout=None, **kwargs):
+        self.timeouts.append(timeout)
+        return self.real.head(url, *args, timeout=30 if timeout is None else min(timeout, 30), **kwargs)
+
+    def bounded(self) -> bool:
+        """Some request was made, and each waited a few seconds at most."""
+        return bool(self.timeouts) and all(t is not None and 0 < t <= 10 for t in self.timeouts)
+
+
+@pytest.fixture
+def hub_requests(monkeypatch: pytest.MonkeyPatch) -> _HubRequests:
+    """The hub at a local port nothing listens on, so no test depends on this machine's route to the hub."""
+    import socket
+
+    import huggingface_hub.utils
+    from huggingface_hub import constants
+
+    with socket.socket() as s:  # a port that was free a moment ago: connections to it are refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    spy = _HubRequests(huggingface_hub.utils.get_session())
+    monkeypatch.setattr(huggingface_hub.utils, "get_session", lambda: spy)
+    return spy
+
+
+def _assert_fails_offline(spec: str) -> None:
     with pytest.raises(ModelLoadError) as info:
         load_model(spec)
-    assert time.monotonic() - t0 < 10
     assert "cannot be reached" in str(info.value) and DEFAULT_MODEL in str(info.value)
 
 
-def test_hub_model_fails_fast_without_network() -> None:
-    _assert_fails_offline_fast("openai/whisper-tiny")  # this machine has no route to the hub
+def test_hub_model_fails_fast_without_network(hub_requests: _HubRequests) -> None:
+    # (an id no HF cache holds: a cached model would load offline, as it should)
+    _assert_fails_offline("prunelab-tests/no-such-model")
+    # fast: every request to the hub waits a few seconds at most, so a machine whose packets to the hub are
+    # dropped (not refused, as here) fails within seconds too
+    assert hub_requests.bounded(), hub_requests.timeouts
 
 
-def test_hub_offline_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hub_offline_env(monkeypatch: pytest.MonkeyPatch, hub_requests: _HubRequests) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    _assert_fails_offline_fast("prunelab-tests/no-such-model")
+    _assert_fails_offline("prunelab-tests/no-such-model")
     assert model_size_on_hub("openai/whisper-tiny") is None
+    assert hub_requests.timeouts == []  # HF_HUB_OFFLINE: not one request
 
 
-def test_hub_unresponsive_endpoint_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hub_unresponsive_endpoint_times_out(monkeypatch: pytest.MonkeyPatch, hub_requests: _HubRequests) -> None:
     """A hub that accepts the connection and never answers (a socket on loopback that never reads)."""
     import socket
 
@@ -294,7 +329,8 @@ def test_hub_unresponsive_endpoint_times_out(monkeypatch: pytest.MonkeyPatch) ->
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)  # the kernel completes the handshake; nobody ever answers
         monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{silent.getsockname()[1]}")
-        _assert_fails_offline_fast("prunelab-tests/no-such-model")
+        _assert_fails_offline("prunelab-tests/no-such-model")
+    assert hub_requests.bounded(), f"requests to a silent hub waited {hub_requests.timeouts} s"
 
 
 @pytest.mark.slow
