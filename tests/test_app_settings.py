@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 from prunelab import Plan, find_layers, load_model  # noqa: E402
 from ui.session import Session, require_compressed  # noqa: E402
-from ui.tabs import changes, compress, sliders  # noqa: E402
+from ui import sliders  # noqa: E402
+from ui.tabs import changes, compress  # noqa: E402
 
 
 def loaded(spec: str, preset: str = "encoder-fc1", sparsity: float = 0.5):

@@ -121,7 +121,7 @@ def test_error_messages_hold_no_server_path(client, tmp_path):
 def test_slider_edits_are_checked_and_stale_ones_ignored():
     from ui.session import Session
     from ui.state import get_model
-    from ui.tabs.sliders import edited_clusters, on_edit
+    from ui.sliders import edited_clusters, on_edit
 
     get_model("tiny:whisper")
     layers = tiny_layers()
@@ -207,7 +207,7 @@ def test_plots_carry_an_alt_text(client):
 
 
 def test_the_evaluation_clips_are_many_voices_and_new_sentences():
-    from ui.tabs.tuning import EVAL_DIR, eval_clips
+    from ui.evaluation import EVAL_DIR, eval_clips
 
     audios, refs = eval_clips()
     voices = {Path(a).stem.rsplit("_", 1)[0] for a in audios}
@@ -277,10 +277,10 @@ def test_measured_sensitivity_beside_the_data_free_one(monkeypatch):
     bars the data-free distortion of the same groups (here faked transcripts make the measured side known)."""
     from ui.session import Session
     from ui.state import get_model
-    from ui.tabs import measured, tuning
+    from ui import evaluation, measured
 
     model = get_model("tiny:whisper")
-    audios, refs = tuning.eval_clips()
+    audios, refs = evaluation.eval_clips()
     calls = []
 
     def fake_clips(m, clips, report):  # the original is right; a model with block 1 compressed misses one clip
@@ -290,8 +290,8 @@ def test_measured_sensitivity_beside_the_data_free_one(monkeypatch):
         block1 = any(".layers.1." in n for n in m.compression["plan"])
         return ["nothing"] + list(refs[1:]) if block1 else list(refs)
 
-    monkeypatch.setattr(tuning, "transcribe_clips", fake_clips)
-    monkeypatch.setitem(tuning._ORIGINAL, "tiny:whisper", (0.0, list(refs)))
+    monkeypatch.setattr(evaluation, "transcribe_clips", fake_clips)
+    monkeypatch.setitem(evaluation._ORIGINAL, "tiny:whisper", (0.0, list(refs)))
     fig = measured.on_measure("encoder-fc1", 0.5, "kmeans", "block", Session(spec="tiny:whisper"),
                               progress=lambda *a, **k: None)
     left, right = fig.axes[:2]

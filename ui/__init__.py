@@ -16,8 +16,12 @@ scoring all live there, and the library never imports Gradio. This package wires
 components and turns library errors into ``gr.Error`` messages. Its modules:
 
 * :mod:`ui.page`: the page (intro, tabs in order, theme, CSS), :func:`build_app` and :func:`main`;
-* :mod:`ui.tabs`: one module per tab, each with ``build()`` (its components) and ``wire()`` (its events);
-  the plan editor (every slider in one HTML component) is :mod:`ui.tabs.sliders`;
+* :mod:`ui.tabs`: one module per tab, each with ``build()`` (its components) and ``wire()`` (its events); a tab
+  never imports another tab: what two of them share lives in this package (a test checks it);
+* :mod:`ui.sliders`: the plan editor of the Compress tab (every slider in one HTML component), the outputs of an
+  event that sets every slider, and the note on settings changed since Compress (also for Listen and Tuning);
+* :mod:`ui.evaluation`: the bundled evaluation clips and the original model's WER on them (Tuning history and
+  the measured sensitivity); :mod:`ui.measured`: the measured sensitivity of See what changed;
 * :mod:`ui.figures`: ``gr.Plot`` with an alt text drawn from each figure;
 * :mod:`ui.session`: :class:`~ui.session.Session`, what one user holds (kept in ``gr.State``);
 * :mod:`ui.state`: what all users share: the loaded and compressed models in small bounded stores,

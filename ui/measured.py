@@ -2,21 +2,22 @@
 
 For the layers the preset selects, grouped by block (``encoder block 3``) or by unit kind
 (``encoder fc1``), each group is compressed ALONE at the global sparsity with the chosen method, the
-compressed model transcribes the bundled evaluation clips (:mod:`ui.tabs.tuning`), and its WER increase
+compressed model transcribes the bundled evaluation clips (:mod:`ui.evaluation`), and its WER increase
 over the original is drawn next to the group's data-free relative distortion (the sensitivity curves at
 the same sparsity): where the two rank groups alike the data-free proxy is right, elsewhere it is wrong.
+The See what changed tab (:mod:`ui.tabs.changes`) offers it.
 """
 from __future__ import annotations
 
 import numpy as np
 import gradio as gr
 
-from ..events import guard
-from ..lib import CompressionConfig, LayerInfo, Plan, compress, plots, sensitivity_curves, wer
-from ..session import Session, require_model
-from ..settings import known_method, method_label
-from ..state import LAYER_CACHE
-from . import tuning
+from . import evaluation
+from .events import guard
+from .lib import CompressionConfig, LayerInfo, Plan, compress, plots, sensitivity_curves, wer
+from .session import Session, require_model
+from .settings import known_method, method_label
+from .state import LAYER_CACHE
 
 GROUPINGS = {"block": "Block", "kind": "Unit kind"}
 
@@ -50,8 +51,8 @@ def on_measure(preset: str, sparsity: float, method: str, by: str, sess: Session
         raise gr.Error("The preset selects no layer of this model.")
     method = known_method(method)
     units = "foldable" if method == "predictive" else "channels"
-    audios, refs = tuning.eval_clips()
-    base = tuning.original_wer(model, audios, refs, lambda i, n, m: progress(0.02, desc=f"Original model: {m}"))
+    audios, refs = evaluation.eval_clips()
+    base = evaluation.original_wer(model, audios, refs, lambda i, n, m: progress(0.02, desc=f"Original model: {m}"))
     names, increase, datafree = [], [], []
     for g, (name, members) in enumerate(groups.items()):
         progress((g, len(groups)), desc=f"{name}: compressing alone, then transcribing {len(audios)} clips …",
@@ -60,7 +61,7 @@ def on_measure(preset: str, sparsity: float, method: str, by: str, sess: Session
         if not plan.clusters:  # e.g. no unit leader in this group with foldable units
             continue
         compressed = compress(model, CompressionConfig(method=method, plan=plan, units=units), cache=LAYER_CACHE)
-        hyps = tuning.transcribe_clips(compressed, audios, None)
+        hyps = evaluation.transcribe_clips(compressed, audios, None)
         del compressed
         curves = sensitivity_curves(model.model, members, cache_key=model.spec)
         names.append(name)

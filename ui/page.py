@@ -34,7 +34,7 @@ CSS = """
 #pl-intro h1 { margin-bottom: 0.2em; }
 #pl-compress-btn { min-height: 48px; }
 footer { display: none !important; }
-/* the plan editor (ui/tabs/sliders.py): native range inputs in collapsible parts and blocks */
+/* the plan editor (ui/sliders.py): native range inputs in collapsible parts and blocks */
 .pl-sliders details { border: 1px solid var(--border-color-primary); border-radius: 6px; margin: 2px 0; }
 .pl-sliders summary { cursor: pointer; padding: 4px 8px; font-weight: 600; }
 .pl-sliders details.pl-block { margin: 2px 6px; }

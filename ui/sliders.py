@@ -1,4 +1,7 @@
-"""The plan editor of the Compress tab: one slider per layer (its K), grouped by encoder/decoder and block.
+"""The plan editor of the Compress tab: one slider per layer (its K), grouped by encoder/decoder and block, and
+what other tabs need of it: the outputs of an event that sets every slider (:func:`new_plan`, also Tuning
+history's Restore), the sliders as a plan of foldable units (:func:`foldable_plan`) and the note on settings
+changed since Compress (:func:`stale_note`, :func:`changed_settings`, also Listen & compare).
 
 All sliders live in ONE ``gr.HTML`` component whose value is their HTML, written here from the layers and
 the session's plan (:func:`editor_html`). Whatever sets every slider at once (loading a model, "Set all
@@ -17,12 +20,12 @@ from typing import Any, Mapping
 
 import gradio as gr
 
-from ..events import guard
-from ..lib import METHODS, LayerInfo, Plan, PrunelabError, find_layers
-from ..options import parse_options
-from ..session import Session, plan_summary
-from ..settings import known_method, method_label
-from ..state import MODELS, get_model
+from .events import guard
+from .lib import METHODS, LayerInfo, Plan, PrunelabError, find_layers
+from .options import parse_options
+from .session import Session, plan_summary
+from .settings import known_method, method_label
+from .state import MODELS, get_model
 
 # Runs once when the component is mounted; `element`, `trigger` and `watch` are given by gr.HTML.
 EDITOR_JS = r"""
@@ -136,6 +139,40 @@ def build() -> gr.HTML:
     return gr.HTML(EMPTY, js_on_load=EDITOR_JS, elem_id="pl-sliders", padding=False)
 
 
+def new_plan(sess: Session, rev: int, layers: list[LayerInfo], clusters: dict[str, int]):
+    """Outputs of every event that sets all sliders at once: session, rev, summary, the sliders (one HTML
+    value: one round trip however many layers) and the note on a compressed model made with another plan.
+
+    No chart: drawing one bar per layer took 1-3 s for 512 layers; the See what changed tab draws the
+    sliders' plan when it is opened (:func:`ui.tabs.changes.on_plan_chart`)."""
+    sess, rev = sess.with_clusters(clusters), (rev or 0) + 1
+    return (sess, rev, plan_summary(layers, clusters), editor_html(layers, clusters, rev), stale_note(sess, layers))
+
+
+def foldable_plan(layers: list[LayerInfo], clusters: dict[str, int]) -> tuple[Plan, list[str]]:
+    """The sliders as a plan of foldable units: only unit leaders (fc1, v, q), attention K rounded to whole heads.
+
+    Returns the plan and readable notes on what was left out or rounded (shown in the status)."""
+    out, notes = {}, []
+    skipped = [l.label for l in layers if l.unit is None and clusters.get(l.name, l.channels) < l.channels]
+    if skipped:
+        notes.append(f"{len(skipped)} layer(s) that lead no foldable unit kept all their channels "
+                     f"({', '.join(skipped[:4])}{' …' if len(skipped) > 4 else ''})")
+    rounded = 0
+    for l in layers:
+        k = clusters.get(l.name, l.channels)
+        if l.unit is None or k >= l.channels:
+            continue
+        if l.heads:
+            k2 = l.heads * max(1, round(k / l.heads))
+            rounded += k2 != k
+            k = min(k2, l.channels)
+        out[l.name] = k
+    if rounded:
+        notes.append(f"{rounded} attention layer(s) rounded to the same K in every head")
+    return Plan(out), notes
+
+
 def edited_clusters(layers: list[LayerInfo], sent: Any) -> dict[str, int]:
     """The plan the browser sent, checked: known layers only, each K a whole number in 1..C."""
     if not isinstance(sent, dict):
@@ -194,8 +231,6 @@ def changed_settings(sess: Session, layers: list[LayerInfo]) -> list[str]:
     clustered", "the method options"); [] without a compressed model."""
     if not sess.compressed or sess.compressed_plan is None:
         return []
-    from .compress import foldable_plan  # the plan Compress builds from the sliders with foldable units
-
     def active(clusters: Mapping[str, int]) -> dict[str, int]:
         by = {l.name: l for l in layers}
         return {n: int(k) for n, k in clusters.items() if n in by and k < by[n].channels}

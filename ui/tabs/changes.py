@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
+from .. import measured
 from ..events import HEAVY, PRIVATE, guard
 from ..figures import Plot
 from ..lib import METHODS, CompressionConfig, Plan, PrunelabError, layer_result, plots, sensitivity_curves
 from ..session import Session, pick_layer, require_model
 from ..settings import known_method, method_label
 from ..state import LAYER_CACHE
-from . import measured
 
 if TYPE_CHECKING:
     from .compress import CompressTab

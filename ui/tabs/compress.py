@@ -3,7 +3,7 @@
 Loading sets every slider from the global sparsity and preset; "Set all sliders" (also: releasing the
 global sparsity slider, choosing a preset) and "Auto-allocate" set them again (the latter from data-free
 sensitivity curves); a plan JSON restores them, with its method. Each of these is one round trip that
-returns every slider at once (:mod:`ui.tabs.sliders`). Compress runs
+returns every slider at once (:mod:`ui.sliders`). Compress runs
 the library's ``compress()`` on the session's plan and stores the result in :data:`ui.state.COMPRESSED`
 under the session's key (:func:`ui.session.keep_compressed`), then fills the charts of the See what changed tab.
 """
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from .. import sliders
 from ..events import HEAVY, INSTANT, PRIVATE, guard
 from ..lib import (METHODS, PRESETS, CompressionConfig, LayerInfo, Plan, SpeechModel, allocate, presets_selecting,
                    available_models, compress, find_layers, plots, save_compressed, size_report, size_rows,
@@ -29,7 +30,6 @@ from ..options import has_options, options_json, parse_options
 from ..settings import (DEFAULT_METHOD, DEFAULT_PRESET, DEFAULT_SPARSITY, DEFAULT_SPEC, UI_PRESETS, known_method,
                         method_choices, method_label)
 from ..state import LAYER_CACHE, get_model
-from . import sliders
 
 if TYPE_CHECKING:
     from .changes import ChangesTab
@@ -167,22 +167,11 @@ def on_load_failed(sess: Session):
     return gr.Dropdown(value=sess.spec) if sess is not None and sess.spec else gr.skip()
 
 
-def _new_plan(sess: Session, rev: int, layers: list[LayerInfo], clusters: dict[str, int]):
-    """Outputs of every event that sets all sliders at once: session, rev, summary, the sliders (one HTML
-    value: one round trip however many layers) and the note on a compressed model made with another plan.
-
-    No chart: drawing one bar per layer took 1-3 s for 512 layers; the See what changed tab draws the
-    sliders' plan when it is opened (:func:`ui.tabs.changes.on_plan_chart`)."""
-    sess, rev = sess.with_clusters(clusters), (rev or 0) + 1
-    return (sess, rev, plan_summary(layers, clusters),
-            sliders.editor_html(layers, clusters, rev), sliders.stale_note(sess, layers))
-
-
 @guard
 def on_preset(sparsity: float, preset: str, sess: Session, rev: int):
     """Set all sliders at once: ``sparsity`` on the layers the preset selects, the others uncompressed."""
     _, layers = require_model(sess)
-    return _new_plan(sess, rev, layers, Plan.from_sparsity(layers, float(sparsity), preset).clusters)
+    return sliders.new_plan(sess, rev, layers, Plan.from_sparsity(layers, float(sparsity), preset).clusters)
 
 
 @guard
@@ -192,7 +181,7 @@ def on_auto(sparsity: float, preset: str, sess: Session, rev: int, progress=gr.P
     progress(0, desc="Measuring each layer's sensitivity …")
     plan = allocate(model.model, float(sparsity), preset=preset, layers=layers, cache_key=model.spec,
                     progress=lambda i, n, msg: progress((i, n), desc=msg, unit="layers"))
-    return _new_plan(sess, rev, layers, {l.name: plan.clusters.get(l.name, l.channels) for l in layers})
+    return sliders.new_plan(sess, rev, layers, {l.name: plan.clusters.get(l.name, l.channels) for l in layers})
 
 
 def _uploaded_plan(file, sess: Session) -> tuple[Plan, str, list[LayerInfo]]:
@@ -217,7 +206,7 @@ def on_plan_check(file, sess: Session) -> None:
 def on_plan_upload(file, sess: Session, rev: int):
     """Restore every slider from a plan JSON (as downloaded here or written by the CLI)."""
     plan, text, layers = _uploaded_plan(file, sess)
-    out = _new_plan(sess, rev, layers, {l.name: plan.clusters.get(l.name, l.channels) for l in layers})
+    out = sliders.new_plan(sess, rev, layers, {l.name: plan.clusters.get(l.name, l.channels) for l in layers})
     saved = plan_method(text)
     gr.Info(f"Plan restored: {len(plan.active(layers))} layers compressed"
             + (f", method {method_label(saved)}." if saved else "."))
@@ -232,30 +221,6 @@ def plan_method(text: str) -> str | None:
         return None
     method = data.get("method") if isinstance(data, dict) else None
     return method if isinstance(method, str) and method in METHODS else None
-
-
-def foldable_plan(layers: list[LayerInfo], clusters: dict[str, int]) -> tuple[Plan, list[str]]:
-    """The sliders as a plan of foldable units: only unit leaders (fc1, v, q), attention K rounded to whole heads.
-
-    Returns the plan and readable notes on what was left out or rounded (shown in the status)."""
-    out, notes = {}, []
-    skipped = [l.label for l in layers if l.unit is None and clusters.get(l.name, l.channels) < l.channels]
-    if skipped:
-        notes.append(f"{len(skipped)} layer(s) that lead no foldable unit kept all their channels "
-                     f"({', '.join(skipped[:4])}{' …' if len(skipped) > 4 else ''})")
-    rounded = 0
-    for l in layers:
-        k = clusters.get(l.name, l.channels)
-        if l.unit is None or k >= l.channels:
-            continue
-        if l.heads:
-            k2 = l.heads * max(1, round(k / l.heads))
-            rounded += k2 != k
-            k = min(k2, l.channels)
-        out[l.name] = k
-    if rounded:
-        notes.append(f"{rounded} attention layer(s) rounded to the same K in every head")
-    return Plan(out), notes
 
 
 def on_method(method: str):
@@ -283,7 +248,7 @@ def on_compress(method: str, seed: float, sess: Session, units: str = "channels"
     units = units if units in UNIT_CHOICES.values() else "channels"
     notes: list[str] = []
     if units == "foldable":
-        plan, notes = foldable_plan(layers, plan.clusters)
+        plan, notes = sliders.foldable_plan(layers, plan.clusters)
         if not plan.clusters and not vocabulary:
             raise gr.Error("No slider of a foldable unit (FFN fc1, attention v or q) is below K = C: lower one, or "
                            "choose 'Output channels of each layer'.")
@@ -361,7 +326,7 @@ def on_plan_download(method: str, seed: float, sess: Session, units: str = "chan
     units = units if units in UNIT_CHOICES.values() else "channels"
     plan = Plan({l.name: k for l in layers if (k := sess.k(l)) < l.channels})
     if units == "foldable":
-        plan = foldable_plan(layers, plan.clusters)[0]
+        plan = sliders.foldable_plan(layers, plan.clusters)[0]
     path = session_file("prunelab-plan.json")
     plan.to_json(path, method=method, seed=int(seed or 0), base_model=model.spec, units=units,
                  sparsity=round(plan.sparsity(layers), 4))

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import gradio as gr
 
+from .. import sliders
 from ..events import HEAVY, INSTANT, PRIVATE, guard, reason_of
 from ..lib import SpeechModel, load_audio, transcribe, wer, word_diff_detailed
 from ..session import Session, require_compressed, require_model
 from ..settings import ASSETS, MAX_AUDIO_S
-from . import sliders
 
 DIFF_COLORS = {"wrong": "#f4a261", "should be": "#d9d9d9", "missing": "#e76f51", "extra": "#8ecae6"}
 

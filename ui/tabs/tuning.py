@@ -1,11 +1,10 @@
 """The Tuning history tab: score the compressed model's plan on many clips, and keep every score.
 
-"Evaluate this plan" transcribes the bundled evaluation clips (``assets/eval``: 12 clips, 6 synthetic
-voices, disjoint from every clip set the project chose settings on; ``benchmarks/make_app_clips.py``) with
-the original and the compressed model, in batches, and adds a point to the session's history: parameters
-really removed against WER. The chart draws every point, the Pareto front and the original model; any
-point's plan and method can be put back on the sliders (and its sparsity on the global sparsity slider); the
-history downloads as JSON or CSV.
+"Evaluate this plan" transcribes the bundled evaluation clips (:mod:`ui.evaluation`: 12 clips, 6 synthetic
+voices, disjoint from every clip set the project chose settings on) with the original and the compressed
+model, in batches, and adds a point to the session's history: parameters really removed against WER. The
+chart draws every point, the Pareto front and the original model; any point's plan and method can be put back
+on the sliders (and its sparsity on the global sparsity slider); the history downloads as JSON or CSV.
 
 A failed evaluation raises for API callers (``/evaluate_plan``, ``/reference_points``); in the page, a chained
 failure event replaces the progress text with the reason and leaves the chart and the list as they were.
@@ -15,26 +14,22 @@ from __future__ import annotations
 import csv
 import functools
 import json
-import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from .. import evaluation, sliders
 from ..events import HEAVY, INSTANT, guard, reason_of
 from ..figures import Plot
-from ..lib import RECOMMENDED, CompressionConfig, Plan, compress, load_eval_set, plots, transcribe_batch, wer
+from ..lib import RECOMMENDED, CompressionConfig, Plan, compress, plots, wer
 from ..session import require_compressed, require_model, session_file
-from ..settings import ASSETS, method_label
+from ..settings import method_label
 from ..state import LAYER_CACHE
 
 if TYPE_CHECKING:
     from .compress import CompressTab
-
-EVAL_DIR = ASSETS / "eval"
-_ORIGINAL: dict[str, tuple[float, list[str]]] = {}  # model spec -> (original WER, transcripts): computed once
-_ORIGINAL_LOCK = threading.Lock()
 
 
 @dataclass
@@ -52,29 +47,6 @@ class TuningTab:
     history: gr.State
 
 
-def eval_clips() -> tuple[list[str], list[str]]:
-    """The bundled evaluation clips: (wav paths, reference texts), sorted by name."""
-    clips = load_eval_set(EVAL_DIR)
-    return [str(u.audio) for u in clips], [u.text for u in clips]
-
-
-def transcribe_clips(model, audios: list[str], report) -> list[str]:
-    """The clips' transcripts, in one batch (Whisper; CTC models go clip by clip)."""
-    return transcribe_batch(model, audios, batch_size=12, progress=report)
-
-
-def original_wer(model, audios: list[str], refs: list[str], report) -> float:
-    """The original model's WER on the clips, transcribed once per model (every user shares it)."""
-    with _ORIGINAL_LOCK:
-        cached = _ORIGINAL.get(model.spec)
-    if cached is None:
-        hyps = transcribe_clips(model, audios, report)
-        cached = (wer(refs, hyps), hyps)
-        with _ORIGINAL_LOCK:
-            _ORIGINAL[model.spec] = cached
-    return cached[0]
-
-
 def point_label(p: dict) -> str:
     return (f"#{p['n']}{' (reference)' if p.get('reference') else ''} · {method_label(p['method'])}"
             + (f" + {p['vocabulary']} vocabulary" if p.get("vocabulary") else "")
@@ -85,9 +57,10 @@ def point_label(p: dict) -> str:
 def score(original, compressed, layers, plan: dict, method: str, seed: int, history: list[dict], report,
           reference: bool = False) -> dict:
     """Transcribe the clips with ``compressed`` (the original once per model) and return the history point."""
-    audios, refs = eval_clips()
-    wer_a = original_wer(original, audios, refs, lambda i, n, m: report(i, 2 * n, f"Original model: {m}"))
-    hyps = transcribe_clips(compressed, audios, lambda i, n, m: report(n + i, 2 * n, f"Compressed model: {m}"))
+    audios, refs = evaluation.eval_clips()
+    wer_a = evaluation.original_wer(original, audios, refs, lambda i, n, m: report(i, 2 * n, f"Original model: {m}"))
+    hyps = evaluation.transcribe_clips(compressed, audios,
+                                       lambda i, n, m: report(n + i, 2 * n, f"Compressed model: {m}"))
     c = compressed.compression
     by_name = {l.name: l for l in layers}
     return {"n": len(history) + 1, "model": original.spec, "method": method, "seed": seed,
@@ -160,15 +133,13 @@ def _history_views(history: list[dict], spec: str | None):
 @guard
 def on_restore(n: Any, history: list[dict] | None, sess, rev: int):
     """Put a history point's plan on the sliders, its method in the Method dropdown and its decoder vocabulary."""
-    from .compress import _new_plan
-
     _, layers = require_model(sess)
     point = next((p for p in history or [] if str(p["n"]) == str(n)), None)
     if point is None:
         raise gr.Error("Choose an evaluated plan from the list first.")
     if point["model"] != sess.spec:
         raise gr.Error(f"Plan #{point['n']} was made for {point['model']}; load that model first.")
-    out = _new_plan(sess, rev, layers, {l.name: point["plan"].get(l.name, l.channels) for l in layers})
+    out = sliders.new_plan(sess, rev, layers, {l.name: point["plan"].get(l.name, l.channels) for l in layers})
     gr.Info(f"Plan #{point['n']} is on the sliders ({method_label(point['method'])}): press Compress to rebuild it.")
     return (*out, gr.Dropdown(value=point["method"]), gr.Radio(value=point.get("vocabulary") or "all"))
 
