@@ -324,11 +324,11 @@ def test_reference_points_join_the_history(client):
     assert history[2]["units"] == "foldable" and all(".encoder." in n and n.endswith("fc1") for n in history[2]["plan"])
     # the recommended point uses the recommended allocation (round 4 of the study: per-layer "auto")
     from prunelab import CompressionConfig
+    from prunelab.compression.resolve import resolve_plan
     from ui.state import get_model
 
     model = get_model("tiny:whisper")
-    auto = CompressionConfig(method="recommended", sparsity=DEFAULT_SPARSITY).resolve_plan(layers, model.model,
-                                                                                            cache_key=model.spec)
+    auto = resolve_plan(model, CompressionConfig(method="recommended", sparsity=DEFAULT_SPARSITY), layers)
     assert history[2]["plan"] == {l.name: k for l, k in auto.active(layers)}
 
 

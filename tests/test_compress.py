@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from independent import expected_dense, keep_largest, linear_out, original_rows, reference_model
 from prunelab.compression import CompressionConfig, compress, method_choices, resolve_method
-from prunelab.compression.compress import unit_context
+from prunelab.compression.assemble import unit_context
 from prunelab.compression.cache import LayerCache
 from prunelab.compression.layers import find_layers
 from prunelab.compression.plan import UNITS, Plan

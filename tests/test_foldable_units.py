@@ -242,7 +242,7 @@ def _score_form(q_w, q_b, k_w, tq, tk, d):
 
 
 def test_lowrank_qk_is_exact_at_full_width_and_optimal_below(whisper):
-    from prunelab.compression.compress import unit_context
+    from prunelab.compression.assemble import unit_context
     from prunelab.methods import get_method
     from prunelab.methods.lowrank import _affine
 

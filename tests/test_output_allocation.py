@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from prunelab import CompressionConfig, compress
 from prunelab.compression import ALLOCATIONS, LayerCache, Plan, find_layers
 from prunelab.compression.output_allocation import OutputProbe, allocate_by_output, output_curves, stand_in_audio
+from prunelab.compression.resolve import resolve_plan
 from prunelab.errors import PlanError
 
 
@@ -105,4 +106,5 @@ def test_output_allocation_refuses_what_it_cannot_measure(tiny_whisper):
     with pytest.raises(PlanError, match="up to 50%"):
         compress(tiny_whisper, CompressionConfig(method="kmeans", sparsity=0.6, preset="fc1", allocate="output"))
     with pytest.raises(PlanError, match="needs the speech model"):
-        CompressionConfig(method="kmeans", sparsity=0.2, allocate="output").resolve_plan(find_layers(tiny_whisper.model))
+        resolve_plan(None, CompressionConfig(method="kmeans", sparsity=0.2, allocate="output"),
+                     find_layers(tiny_whisper.model))

@@ -100,7 +100,7 @@ def added_bytes(model: SpeechModel, original: SpeechModel | None) -> int:
     """Bytes of ``model``'s parameters and buffers whose storage is NOT shared with ``original``'s.
 
     What a compressed model costs beyond the original it was made from: ``compress()`` shares every
-    unchanged tensor (:func:`prunelab.compression.compress.share_copy`), so this is about the layers it
+    unchanged tensor (:func:`prunelab.compression.assemble.share_copy`), so this is about the layers it
     replaced. Each storage counts once, whole (a tensor viewing part of a new storage costs all of it).
     With no ``original`` (it has left :data:`MODELS`, so the compressed model alone keeps its tensors
     alive), everything counts.

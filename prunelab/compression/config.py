@@ -2,6 +2,11 @@
 
 A config names a registered method (:mod:`prunelab.methods`) and either a plan (per-layer K) or a
 sparsity with a preset (which layers) and an allocation (how the sparsity is spread over them).
+
+A config is a value, checked once, when it is made: every field that can be judged without a model (method,
+options, preset, units, allocation, sparsity, seed, vocabulary). What needs the model (does the plan fit its
+layers, does the preset select any) is checked once by :func:`prunelab.compression.compress.check_fits`; turning
+the config into a plan is :func:`prunelab.compression.resolve.resolve_plan`'s job, not the config's.
 """
 from __future__ import annotations
 
@@ -9,14 +14,9 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
-from torch import nn
-
 from ..errors import PlanError
 from ..methods import METHODS, get_method, method_names
-from ..progress import Progress
-from .allocate import allocate
-from .layers import LayerInfo
-from .plan import Plan, check_preset, check_units
+from .plan import Plan, check_preset, check_sparsity, check_units
 from .vocabulary import check_script
 
 RECOMMENDED = {"method": "predictive", "allocate": "auto", "preset": "encoder-fc1", "units": "foldable"}
@@ -27,7 +27,9 @@ method, layer allocation, the layers it was measured on, and what its K counts. 
 it; preset, allocation and units apply where the caller gives none."""
 
 ALLOCATIONS = ("uniform", "auto", "output")
-"""``uniform``: the same sparsity on every selected layer; ``auto``: K per layer from data-free sensitivity curves."""
+"""``uniform``: the same sparsity on every selected layer; ``auto``: K per layer from data-free sensitivity curves;
+``output``: K per unit group from the model's output on stand-in inputs. Each is one strategy of
+:data:`prunelab.compression.resolve.STRATEGIES`."""
 
 
 def method_choices() -> list[str]:
@@ -51,18 +53,12 @@ def resolve_method(name: str, allocate: str | None = None) -> tuple[str, str]:
     return name, allocate or "uniform"
 
 
-def whole_heads(plan: Plan, leaders: list[LayerInfo]) -> Plan:
-    """``plan`` with every attention K rounded to a multiple of the layer's heads (the same K in every head)."""
-    by_name = {l.name: l for l in leaders}
-    return Plan({n: by_name[n].heads * max(1, round(k / by_name[n].heads)) if by_name[n].heads else k
-                 for n, k in plan.clusters.items()})
-
-
 @dataclass
 class CompressionConfig:
     """What to compress and how.
 
-    Give either ``plan`` (per-layer K) or ``sparsity`` (+ ``preset``, which layers it applies to).
+    Give either ``plan`` (per-layer K) or ``sparsity`` (+ ``preset``, which layers it applies to); the sparsity is
+    checked (a number in [0, 1)) when no plan is given, and ignored when one is.
     ``fold=True`` folds clustered FFN pairs into genuinely smaller dense layers.
     ``allocate``: ``"uniform"`` (the same sparsity on every selected layer) or ``"auto"`` (K per layer from
     data-free sensitivity curves of each layer's weights, :func:`prunelab.compression.allocate.allocate`) or
@@ -106,24 +102,6 @@ class CompressionConfig:
         check_preset(self.preset)
         check_units(self.units)
         check_script(self.vocabulary)
+        if self.plan is None and self.sparsity is not None:
+            check_sparsity(self.sparsity)
         self.options = get_method(self.method).make_options(self.options)
-
-    def resolve_plan(self, layers: list[LayerInfo], model: nn.Module | None = None, cache_key: str | None = None,
-                     progress: Progress | None = None) -> Plan:
-        """The per-layer K this config asks for on a model with ``layers`` (validated against them)."""
-        if self.plan is not None:
-            self.plan.validate(layers)
-            self.plan.validate_units(layers, self.units)
-            return self.plan
-        if self.sparsity is None:
-            raise PlanError("Give a sparsity or a plan.")
-        if self.allocate == "auto":
-            if model is None:
-                raise PlanError("Automatic allocation needs the model.")
-            leaders = layers if self.units == "channels" else [l for l in layers if l.unit is not None]
-            plan = allocate(model, self.sparsity, preset=self.preset, layers=leaders, seed=self.seed,
-                            cache_key=cache_key, progress=progress)
-            return whole_heads(plan, leaders) if self.units == "foldable" else plan
-        if self.allocate == "output":
-            raise PlanError("Output allocation needs the speech model: use compress(), which measures it.")
-        return Plan.from_sparsity(layers, self.sparsity, self.preset, self.units)

@@ -23,12 +23,15 @@ target fraction of the selected groups' parameters. Costs are assumed to add acr
 
 Cost: one forward pass of the model on the stand-in inputs per (group, sparsity): on Whisper-base's 6
 encoder fc1 groups, 24 passes (about 1 min on 2 cores); every compressed group goes through ``cache``, so
-the final :func:`compress` reuses the results at the grid's K.
+the final :func:`~prunelab.compression.compress.compress` reuses the results at the grid's K.
+
+This is the ``"output"`` strategy of :mod:`prunelab.compression.resolve`. A group is compressed alone by
+:func:`~prunelab.compression.assemble.apply_plan` (the step after planning, with the config's method, units,
+options and vocabulary), never by ``compress()``: measuring does not plan again.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -39,11 +42,14 @@ from ..progress import Progress
 from ..speech.transcribe import quiet_transformers, whisper_generate_kwargs
 from ..speech_model import SpeechModel
 from .allocate import allocate_from_curves
+from .assemble import apply_plan
 from .cache import LayerCache
-from .config import CompressionConfig, whole_heads
-from .layers import LayerInfo
-from .plan import Plan, check_preset, check_sparsity, clusters_for_sparsity, clusters_for_unit
+from .layers import LayerInfo, find_layers
+from .plan import Plan, check_preset, check_sparsity, clusters_for_sparsity, clusters_for_unit, unit_leaders, whole_heads
 from .sensitivity import SensitivityCurve
+
+if TYPE_CHECKING:
+    from .config import CompressionConfig
 
 SAMPLE_RATE = 16000
 OUTPUT_GRID = (0.1, 0.2, 0.3, 0.5)
@@ -129,10 +135,10 @@ def output_curves(
     progress: Progress | None = None,
     probe: OutputProbe | None = None,
 ) -> list[SensitivityCurve]:
-    """One curve per leader layer: output KL when only that layer (its unit) is compressed, at each grid sparsity."""
-    from .compress import compress  # compress() calls this module for allocate="output"
-
+    """One curve per leader layer: output KL when only that layer (its unit) is compressed, at each grid sparsity
+    (with ``config``'s method, units, options and vocabulary; its plan, sparsity and allocation are not read)."""
     probe = probe or OutputProbe(model, seed=config.seed)
+    layers = find_layers(model.model)
     foldable = config.units == "foldable"
     jobs = []
     for layer in leaders:
@@ -146,8 +152,7 @@ def output_curves(
         for k in ks:
             if progress:
                 progress(done, total, f"output sensitivity: {layer.name} K={k}/{layer.channels}")
-            single = replace(config, plan=Plan({layer.name: k}), sparsity=None, allocate="uniform")
-            compressed = compress(model, single, cache=cache)
+            compressed = apply_plan(model, config, Plan({layer.name: k}), layers=layers, cache=cache)
             costs.append(probe.kl(compressed.model, decoder_only=layer.part == "decoder"))
             done += 1
         ks_all, cost_all = ks + [layer.channels], costs + [0.0]
@@ -179,7 +184,7 @@ def allocate_by_output(
         raise PlanError("Give a sparsity to allocate.")
     check_sparsity(config.sparsity)
     select = check_preset(config.preset)
-    leaders = [l for l in layers if select(l) and (config.units == "channels" or l.unit is not None)]
+    leaders = [l for l in unit_leaders(layers, config.units) if select(l)]
     if not leaders:
         raise PlanError(f"Preset {config.preset!r} selects no {'layers' if config.units == 'channels' else 'units'} "
                         "of this model.")

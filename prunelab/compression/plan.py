@@ -70,10 +70,16 @@ def check_preset(preset: str) -> Callable[[LayerInfo], bool]:
     return PRESETS[preset]
 
 
+def unit_leaders(layers: Iterable[LayerInfo], units: str = "channels") -> list[LayerInfo]:
+    """The layers a plan of ``units`` may compress: every layer for ``channels``, for ``foldable`` the layers that
+    lead a unit (fc1, v, q)."""
+    return [l for l in layers if units == "channels" or l.unit is not None]
+
+
 def presets_selecting(layers: Iterable[LayerInfo], units: str = "channels") -> list[str]:
     """The presets that select at least one of ``layers`` (with ``units="foldable"``: one that leads a unit);
     a CTC model has none of the decoder presets."""
-    layers = [l for l in layers if units == "channels" or l.unit is not None]
+    layers = unit_leaders(layers, units)
     return [name for name, select in PRESETS.items() if any(select(l) for l in layers)]
 
 
@@ -88,6 +94,14 @@ def clusters_for_unit(layer: LayerInfo, sparsity: float) -> int:
     if layer.heads:
         return layer.heads * clusters_for_sparsity(layer.head_dim, sparsity)
     return clusters_for_sparsity(layer.channels, sparsity)
+
+
+def whole_heads(plan: "Plan", leaders: Iterable[LayerInfo]) -> "Plan":
+    """``plan`` with every attention K rounded to a multiple of the layer's heads (the same K in every head): what
+    an allocation's per-layer K become with foldable units."""
+    by_name = {l.name: l for l in leaders}
+    return Plan({n: by_name[n].heads * max(1, round(k / by_name[n].heads)) if by_name[n].heads else k
+                 for n, k in plan.clusters.items()})
 
 
 def check_units(units: str) -> None:
