@@ -124,11 +124,22 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
     config = _config(args)
     check_output_folder(args.out)  # before the work: a folder that cannot be written is said at once
+    calibration = _calibration(args)  # likewise: unusable calibration audio is said before loading the model
     small = _open(args.model, args.dtype)
     before = size_report(small)
-    # in place: the original is not needed afterwards, and each original layer is freed as it is replaced
-    # (peak memory near the model's own size instead of ~1.8 x with every layer compressed)
-    compress_(small, config, progress=lambda i, n, msg: _log(f"[{i}/{n}] {msg}"))
+    if calibration is None:
+        # in place: the original is not needed afterwards, and each original layer is freed as it is replaced
+        # (peak memory near the model's own size instead of ~1.8 x with every layer compressed)
+        compress_(small, config, progress=lambda i, n, msg: _log(f"[{i}/{n}] {msg}"))
+    else:  # repair reads the original: compress a copy
+        from .compression import compress
+        from .recovery.repair import RepairConfig, describe, repair
+
+        original = small
+        small = compress(original, config, progress=lambda i, n, msg: _log(f"[{i}/{n}] {msg}"))
+        small = repair(small, original, calibration, RepairConfig(alpha=args.alpha),
+                       progress=lambda i, n, msg: _log(f"[repair {i}/{n}] {msg}"))
+        print(describe(small.compression["recovery"][-1]))
     out = save_compressed(small, args.out)
     alloc = "plan" if config.plan is not None else config.allocate
     label = f"recommended = {config.method}" if args.method == "recommended" else config.method
@@ -140,6 +151,27 @@ def cmd_compress(args: argparse.Namespace) -> int:
     print(format_size_table(before, size_report(small)))
     print(f"saved to {out}")
     return 0
+
+
+def _calibration(args: argparse.Namespace):
+    """The calibration set of --calibration (``bundled``: the package's own set), None without it; notes on
+    skipped clips go to stderr."""
+    if not getattr(args, "calibration", None):
+        return None
+    from .recovery.calibration import load_calibration
+
+    source = None if args.calibration == "bundled" else args.calibration
+    calibration = load_calibration(source, limit=args.calibration_clips)
+    for name, reason in calibration.skipped:
+        _log(f"note: calibration clip {name} skipped: {reason}")
+    _log(f"calibration: {len(calibration)} clips, {calibration.seconds:.0f} s ({calibration.source})")
+    return calibration
+
+
+def _default_alpha() -> float:
+    from .recovery.repair import REPAIR_ALPHA
+
+    return REPAIR_ALPHA
 
 
 def _presets(text: str) -> list[str]:
@@ -159,10 +191,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .speech.results import RowFile, data_fingerprint
 
     validate_methods(args.methods)  # before loading anything
-    presets = args.preset or [_preset(args, args.methods)]
+    calibration = _calibration(args)
+    recommended = recovery = None
+    if calibration is not None:
+        from .recovery.repair import RECOMMENDED_REPAIRED
+
+        recommended = RECOMMENDED_REPAIRED
+        recovery = f"repair {len(calibration)} clips" + ("" if args.alpha == _default_alpha() else f" alpha {args.alpha:g}")
+    presets = args.preset or [recommended["preset"] if recommended and "recommended" in args.methods
+                              else _preset(args, args.methods)]
     cells = grid(args.methods, args.sparsities, presets, allocate=args.allocate, units=args.units,
-                 vocabulary=args.vocabulary)
+                 vocabulary=args.vocabulary, recovery=recovery, recommended=recommended)
     on_ray = args.workers is not None or args.ray_address is not None
+    if on_ray and calibration is not None:
+        raise PrunelabError("--calibration runs here, not on Ray workers yet: leave out --workers / --ray-address.")
     if on_ray:
         from .sweep import require_ray
 
@@ -191,10 +233,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         rows = [done[c.key] for c in cells]
     else:
         model = _open(spec, args.dtype)
+        recover = None
+        if calibration is not None:
+            from .recovery.repair import RepairConfig, repair
+
+            recover = lambda small: repair(small, model, calibration, RepairConfig(alpha=args.alpha))  # noqa: E731
         rows = evaluate(model, utterances, methods=args.methods, sparsities=args.sparsities, preset=presets,
                         seed=args.seed, log=_log, allocate=args.allocate, units=args.units, vocabulary=args.vocabulary,
                         done=done.values(),
-                        on_row=on_row, model_name=name)
+                        on_row=on_row, model_name=name, recover=recover, recovery=recovery,
+                        recommended=recommended)
     print(format_table(rows))
     if store:
         store.finish(rows)
@@ -247,6 +295,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="weight dtype (default float32); bfloat16 halves the memory and transcribes faster "
                              "on a CPU (BENCHMARKS.md)")
 
+    def calibration_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--calibration", metavar="DIR", default=None,
+                        help="after compressing, repair the model on this unlabeled audio (a folder, or 'bundled' for "
+                             "the calibration set shipped with prunelab): fc2 / out_proj / k_proj re-solved so each "
+                             "sublayer gives what the original gives (no training; seconds to a minute). Without it, "
+                             "compression stays data-free")
+        sp.add_argument("--calibration-clips", type=int, default=None, metavar="N",
+                        help="use the first N calibration clips (default all)")
+        sp.add_argument("--alpha", type=float, default=_default_alpha(),
+                        help=f"repair's ridge strength relative to each Gram diagonal (default {_default_alpha():g})")
+
     def method_args(sp: argparse.ArgumentParser, several_presets: bool = False) -> None:
         preset_help = ("which layers a global sparsity applies to (default: uniform, or "
                        f"{RECOMMENDED['preset']} when the recommended method is asked for)")
@@ -287,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help='the method\'s switches as JSON, e.g. --method kmeans-fold --options \'{"variance": true}\' '
                          "(prunelab.METHODS lists each method's options)")
     sp.add_argument("--out", required=True, help="output folder")
+    calibration_args(sp)
     sp.set_defaults(func=cmd_compress)
 
     sp = sub.add_parser("eval", formatter_class=_HelpFormatter, help="WER table of methods x sparsities on a data folder")

@@ -219,3 +219,37 @@ def test_pack_windows_fills_thirty_seconds_in_order():
     clips = [np.ones(int(s * SR), np.float32) for s in (12, 12, 12, 29)]
     windows = pack_windows(clips)
     assert [round(w.filled / SR, 1) for w in windows] == [24.3, 12.0, 29.0]
+
+
+def test_cli_compress_and_eval_repair_with_calibration_and_refuse_bad_audio_first(tmp_path, capsys, monkeypatch):
+    from prunelab import cli
+
+    cal = tmp_path / "cal"
+    cal.mkdir()
+    for i, clip in enumerate(CLIPS[:2]):
+        sf.write(cal / f"c{i}.wav", clip, SR)
+    sf.write(cal / "silent.wav", np.zeros(SR, np.float32), SR)
+    rc = cli.main(["compress", "--model", "tiny:whisper", "--method", "kmeans", "--sparsity", "0.5", "--preset",
+                   "encoder-fc1", "--calibration", str(cal), "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert rc == 0 and "repaired on 2 clips" in captured.out
+    assert "silent.wav skipped" in captured.err
+    saved = load_model(str(tmp_path / "out"))
+    assert saved.compression["recovery"][-1]["clips"] == 2
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    loaded = []
+    monkeypatch.setattr(cli, "_open", lambda *a, **k: loaded.append(a) or load_model("tiny:whisper"))
+    rc = cli.main(["compress", "--model", "tiny:whisper", "--sparsity", "0.5", "--calibration", str(empty),
+                   "--out", str(tmp_path / "out2")])
+    assert rc == 2 and "holds no audio files" in capsys.readouterr().err and not loaded
+
+    data = tmp_path / "data"
+    data.mkdir()
+    sf.write(data / "a.wav", HELD_OUT[0], SR)
+    (data / "a.txt").write_text("a buzz")
+    rc = cli.main(["eval", "--model", "tiny:whisper", "--data", str(data), "--methods", "kmeans",
+                   "--sparsities", "0.5", "--preset", "encoder-fc1", "--calibration", str(cal)])
+    out = capsys.readouterr().out
+    assert rc == 0 and "kmeans +repair 2 clips" in out

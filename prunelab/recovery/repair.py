@@ -54,6 +54,11 @@ uncompressed 8.6 %). One clip a window (``pack=False``) beat packed windows ther
 model is used on single padded clips, and its statistics should come from the same."""
 
 
+RECOMMENDED_REPAIRED = {"method": "predictive", "allocate": "auto", "preset": "fc1", "units": "foldable"}
+"""What ``recommended`` stands for when a calibration set is given (``prunelab eval --calibration``): chosen on the
+tune clips by the rule of benchmarks/WER_STUDY.md's recovery section."""
+
+
 class RecoveryError(PrunelabError):
     """Recovery cannot run on what was given (not a compressed model, a mismatched original, ...)."""
 

@@ -47,6 +47,7 @@ class EvalRow:
     seed: int = 0
     vocabulary: str | None = None  # decoder tokens kept ("latin", "ascii"); None: all
     data: str | None = None  # fingerprint of the clips (prunelab.speech.results.data_fingerprint), set by --json
+    recovery: str | None = None  # what recovery step ran after compressing (e.g. "repair 64 clips"); None: none
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -59,15 +60,17 @@ class EvalRow:
 
     @property
     def key(self) -> tuple:
-        return row_key(self.method, self.sparsity, self.preset, self.allocate, self.units, self.vocabulary)
+        return row_key(self.method, self.sparsity, self.preset, self.allocate, self.units, self.vocabulary,
+                       self.recovery)
 
 
 def row_key(method: str, sparsity: float, preset: str, allocate: str, units: str,
-            vocabulary: str | None = None) -> tuple:
+            vocabulary: str | None = None, recovery: str | None = None) -> tuple:
     """What identifies a row of a sweep (the baseline row is one whatever the preset)."""
     if method == "none":
         return ("none",)
-    return (method, round(float(sparsity), 9), preset, allocate, units) + ((vocabulary,) if vocabulary else ())
+    return ((method, round(float(sparsity), 9), preset, allocate, units) + ((vocabulary,) if vocabulary else ())
+            + ((recovery,) if recovery else ()))
 
 
 @dataclass(frozen=True)
@@ -82,10 +85,12 @@ class Cell:
     allocate: str
     units: str
     vocabulary: str | None = None
+    recovery: str | None = None
 
     @property
     def key(self) -> tuple:
-        return row_key(self.method, self.sparsity, self.preset, self.allocate, self.units, self.vocabulary)
+        return row_key(self.method, self.sparsity, self.preset, self.allocate, self.units, self.vocabulary,
+                       self.recovery)
 
     @property
     def label(self) -> str:
@@ -121,11 +126,16 @@ def grid(
     allocate: str | None = None,
     units: str | None = None,
     vocabulary: str | None = None,
+    recovery: str | None = None,
+    recommended: dict | None = None,
 ) -> list[Cell]:
     """The baseline cell, then every preset x method x sparsity (in that nesting order, duplicates dropped).
 
     ``allocate`` / ``units``: ``None`` = uniform / channels, except for ``recommended`` (its own settings).
     ``vocabulary``: decoder tokens every compressed cell keeps (:mod:`prunelab.compression.vocabulary`).
+    ``recovery``: the label of the recovery step every compressed cell gets (rows with and without it differ).
+    ``recommended``: what ``recommended`` stands for (``method``, ``allocate``, ``units``) where not the data-free
+    :data:`~prunelab.compression.config.RECOMMENDED` (``prunelab eval --calibration`` passes the repaired one).
     """
     check_script(vocabulary)
     methods = validate_methods(methods)
@@ -136,8 +146,12 @@ def grid(
     for preset in presets:
         for method in methods:
             resolved, alloc = resolve_method(method, allocate)
+            unit = resolve_units(method, units)
+            if method == "recommended" and recommended:
+                resolved, alloc = recommended["method"], allocate or recommended["allocate"]
+                unit = units or recommended["units"]
             for s in sparsities:
-                cells.append(Cell(method, float(s), preset, resolved, alloc, resolve_units(method, units), vocabulary))
+                cells.append(Cell(method, float(s), preset, resolved, alloc, unit, vocabulary, recovery))
     unique = {c.key: c for c in reversed(cells)}  # keep the first of equal cells
     return [c for c in cells if unique[c.key] is c]
 
@@ -172,15 +186,20 @@ def run_cell(
     log: Log | None = None,
     config_overrides: dict | None = None,
     model_name: str | None = None,
+    recover: Callable[[SpeechModel], SpeechModel] | None = None,
 ) -> EvalRow:
     """Compress ``model`` as ``cell`` says (nothing for ``none``), transcribe ``audios`` ([T] float arrays at
-    16 kHz) and score against ``refs``. ``model_name``: what the row records as its model (default: its spec)."""
+    16 kHz) and score against ``refs``. ``model_name``: what the row records as its model (default: its spec).
+    ``recover``: applied to each compressed model before it transcribes (e.g. calibrated repair)."""
     log = log or (lambda _msg: None)
     label = cell.label
     small, config = model, cell_config(cell, seed, config_overrides)
     if config is not None:
         small = compress(model, config, cache=cache,
                          progress=lambda i, n, msg: log(f"[{label}] compressing {i}/{n} {msg}"))
+        if recover is not None and cell.recovery:
+            log(f"[{label}] {cell.recovery} ...")
+            small = recover(small)
     start = time.perf_counter()
     hyps = transcribe_batch(small, audios, sampling_rate=SAMPLE_RATE,
                             progress=lambda i, n, _msg: log(f"[{label}] transcribed {i}/{n}"))
@@ -191,7 +210,7 @@ def run_cell(
     return EvalRow(cell.method, cell.sparsity, score, cell.preset, small.compression["sparsity"], len(audios), secs,
                    cell.allocate, cell.resolved if cell.resolved != cell.method else None,
                    small.compression["params_removed"], config.units, model=name, seed=seed,
-                   vocabulary=cell.vocabulary)
+                   vocabulary=cell.vocabulary, recovery=cell.recovery)
 
 
 def evaluate(
@@ -210,6 +229,9 @@ def evaluate(
     done: Iterable[EvalRow] = (),
     on_row: Callable[[EvalRow], None] | None = None,
     model_name: str | None = None,
+    recover: Callable[[SpeechModel], SpeechModel] | None = None,
+    recovery: str | None = None,
+    recommended: dict | None = None,
 ) -> list[EvalRow]:
     """Transcribe ``utterances`` with the original model (method ``none``) and each preset x method x sparsity.
 
@@ -219,10 +241,15 @@ def evaluate(
     compressed row keeps (``None``: all). ``done``: rows already measured
     (a resumed sweep): their cells are not run again. ``on_row`` is called with each new row as it finishes.
     ``model_name``: what the rows record as their model (default: ``model.spec``).
+    ``recover`` (with its label ``recovery``): a step applied to every compressed model before it transcribes, e.g.
+    ``lambda small: repair(small, model, clips)``; ``recommended``: see :func:`grid`.
     Returns the grid's rows in grid order, the ``done`` ones included.
     """
+    if (recover is None) != (recovery is None):
+        raise ValueError("give recover and its label recovery together")
     presets = [preset] if isinstance(preset, str) else list(preset)
-    cells = grid(methods, sparsities, presets, allocate=allocate, units=units, vocabulary=vocabulary)
+    cells = grid(methods, sparsities, presets, allocate=allocate, units=units, vocabulary=vocabulary,
+                 recovery=recovery, recommended=recommended)
     log = log or (lambda _msg: None)
     have = {r.key: r for r in done}
     todo = [c for c in cells if c.key not in have]
@@ -234,7 +261,7 @@ def evaluate(
     cache = LayerCache()
     for i, cell in enumerate(todo, 1):
         row = run_cell(model, cell, audios, refs, seed=seed, cache=cache, log=log, config_overrides=config_overrides,
-                       model_name=model_name)
+                       model_name=model_name, recover=recover)
         have[cell.key] = row
         log(f"[{i}/{len(todo)}] {cell.label}: WER {row.wer:.2%}")
         if on_row:
@@ -246,6 +273,7 @@ def format_table(rows: Sequence[EvalRow]) -> str:
     """Plain-text WER table, one row per method x sparsity."""
     names = [f"{r.method}={r.resolved_method}" if r.resolved_method else r.method for r in rows]
     names = [f"{n} +{r.vocabulary} vocab" if r.vocabulary else n for n, r in zip(names, rows)]
+    names = [f"{n} +{r.recovery}" if r.recovery else n for n, r in zip(names, rows)]
     w = max([24] + [len(n) + 2 for n in names])  # a long name never runs into the next column
     lines = [f"{'method':<{w}s}{'alloc':<9s}{'preset':<17s}{'units':<9s}{'sparsity':>9s}{'achieved':>10s}"
              f"{'removed':>9s}{'WER':>9s}{'utts':>6s}"]
