@@ -1,0 +1,250 @@
+"""Recovery study: WER before and after calibrated repair, under the tune/test protocol (WER_STUDY.md "Recovery").
+
+    python benchmarks/recovery_study.py r1        # round R1 on the tune clips (choice rows first)
+    python benchmarks/recovery_study.py choose    # the fixed rule, on R1 tune rows only -> recovery_choice.json
+    python benchmarks/recovery_study.py r2        # round R2 on test5 + real-test, once, in priority order
+    python benchmarks/recovery_study.py report    # markdown tables of every row measured
+
+Protocol (written into WER_STUDY.md before R1 ran):
+
+* Calibration: the bundled set ``prunelab/data/calibration`` (65 clips; ``load_calibration(None, limit=N)``).
+  Calibration clips are never test clips (the bundled set holds all of ``benchmarks/clips/real-calib``).
+* R1 (choice on ``benchmarks/clips/tune`` only, 64 calibration clips): the rows of ``R1``. Rule (``choose``): the
+  "recommended with calibration" family is the (method, units, preset, allocate) of ``FAMILIES`` whose repaired tune
+  WER at 0.5 is lowest among those removing >= 20 % of all parameters at 0.5 (none: the one removing most, and the
+  target is missed); ties by params_removed.
+* R2 (report once, ``benchmarks/clips/test5``, made after the choice, and ``benchmarks/clips/real-test``): ``r2_jobs``.
+* One row per measurement (set, setting, stage before/after repair, calibration clips), appended to
+  ``benchmarks/recovery_study.jsonl`` as soon as it is measured; a rerun skips what is there (resumable).
+  Repaired models are kept under ``$RECOVERY_CACHE`` (default /tmp/prunelab-recovery) so R2 reuses R1's repairs
+  (repair is deterministic and does not look at the evaluation clips).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from prunelab import CompressionConfig, compress, load_model, save_compressed, wer  # noqa: E402
+from prunelab.compression import LayerCache  # noqa: E402
+from prunelab.recovery.calibration import load_calibration  # noqa: E402
+from prunelab.recovery.repair import RepairConfig, repair  # noqa: E402
+from prunelab.speech.data import load_eval_set  # noqa: E402
+from prunelab.speech.transcribe import transcribe_batch  # noqa: E402
+
+ROWS = HERE / "recovery_study.jsonl"
+CHOICE = HERE / "recovery_choice.json"
+CACHE = Path(os.environ.get("RECOVERY_CACHE", "/tmp/prunelab-recovery"))
+CLIPS = HERE / "clips"
+
+
+def spec(method: str, preset: str, sparsity: float, units: str, allocate: str = "uniform") -> dict:
+    label = "uncompressed" if method == "none" else f"{method} {preset}/{units} {sparsity:.0%} alloc={allocate}"
+    return dict(label=label, method=method, preset=preset, sparsity=sparsity, units=units, allocate=allocate)
+
+
+UNCOMPRESSED = spec("none", "-", 0.0, "-")
+RECOMMENDED = lambda s: spec("predictive", "encoder-fc1", s, "foldable", "auto")  # noqa: E731  (data-free)
+PAPER = lambda m, s: spec(m, "encoder-fc1", s, "channels")  # noqa: E731  (kmeans / structured magnitude, fold)
+FAMILIES = {"predictive fc1 auto": ("predictive", "fc1", "foldable", "auto"),
+            "kmeans foldable uniform": ("kmeans", "foldable", "foldable", "uniform")}
+"""The two R1 candidate families of "recommended with calibration"."""
+
+
+def family(name: str, s: float) -> dict:
+    m, p, u, a = FAMILIES[name]
+    return spec(m, p, s, u, a)
+
+
+# R1 jobs: (spec, stages). Order: what the rule needs first (the 0.5 rows), then the rest of the round.
+R1 = [(UNCOMPRESSED, ("before",)),
+      (family("kmeans foldable uniform", 0.5), ("after", "before")),
+      (family("predictive fc1 auto", 0.5), ("after", "before")),
+      (RECOMMENDED(0.3), ("before", "after")),
+      (PAPER("kmeans", 0.3), ("before", "after")),
+      (PAPER("magnitude", 0.3), ("before", "after")),
+      (family("predictive fc1 auto", 0.3), ("before", "after")),
+      (family("kmeans foldable uniform", 0.3), ("before", "after"))]
+
+
+def r2_jobs() -> list[tuple[dict, tuple[str, ...], int]]:
+    """R2 in priority order (most important first, in case time runs out): (spec, stages, calibration clips)."""
+    chosen = json.loads(CHOICE.read_text())["family"]
+    jobs = [(UNCOMPRESSED, ("before",), 64),
+            (RECOMMENDED(0.3), ("before", "after"), 64),
+            (family(chosen, 0.5), ("after",), 64),
+            (family(chosen, 0.3), ("after",), 64),
+            (PAPER("kmeans", 0.3), ("before", "after"), 64),
+            (PAPER("magnitude", 0.3), ("before", "after"), 64)]
+    jobs += [(RECOMMENDED(0.3), ("after",), n) for n in (8, 16, 32)]
+    jobs += [(RECOMMENDED(s), ("before", "after"), 64) for s in (0.1, 0.2)]
+    jobs += [(family(chosen, s), ("after",), 64) for s in (0.1, 0.2, 0.4)]
+    jobs += [(family(chosen, 0.5), ("before",), 64), (family(chosen, 0.3), ("before",), 64)]
+    return jobs
+
+
+def load_rows() -> list[dict]:
+    if not ROWS.exists():
+        return []
+    return [json.loads(line) for line in ROWS.read_text().splitlines() if line.strip()]
+
+
+def key(set_name: str, label: str, stage: str, calib: int) -> tuple:
+    return (set_name, label, stage, 0 if stage == "before" else calib)
+
+
+def slug(s: dict, calib: int) -> str:
+    return "".join(c if c.isalnum() else "_" for c in s["label"]) + f"-c{calib}"
+
+
+class Runner:
+    def __init__(self, round_name: str, sets: list[str]):
+        self.round = round_name
+        self.sets = {name: load_eval_set(CLIPS / name) for name in sets}
+        self.model = load_model()
+        self.cache = LayerCache(max_bytes=1024 * 2**20)
+        self.done = {key(r["set"], r["label"], r["stage"], r.get("calib_clips", 0)) for r in load_rows()}
+
+    def todo(self, s: dict, stage: str, calib: int) -> list[str]:
+        return [n for n in self.sets if key(n, s["label"], stage, calib) not in self.done]
+
+    def measure(self, s: dict, model, stage: str, calib: int, extra: dict) -> None:
+        names = self.todo(s, stage, calib)
+        if not names:
+            return
+        utts = [(n, u) for n in names for u in self.sets[n]]
+        t0 = time.perf_counter()
+        hyps = transcribe_batch(model, [u.audio for _, u in utts])
+        seconds = time.perf_counter() - t0
+        for n in names:
+            part = [(u, h) for (m, u), h in zip(utts, hyps) if m == n]
+            row = dict(s, round=self.round, set=n, stage=stage, calib_clips=0 if stage == "before" else calib,
+                       wer=wer([u.text for u, _ in part], [h for _, h in part]), clips=len(part),
+                       transcribe_s=round(seconds * len(part) / len(utts), 1),
+                       ids=[u.id for u, _ in part], hyps=[h for _, h in part], **extra)
+            with ROWS.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            self.done.add(key(n, s["label"], stage, calib))
+            print(f"[{self.round}] {n:9s} {s['label']:<46s} {stage:6s} c{row['calib_clips']:<3d} WER {row['wer']:7.2%}"
+                  f"  removed {row['params_removed']:6.2%}  (repair {row.get('repair_s', 0):.0f} s, "
+                  f"transcribe {row['transcribe_s']:.0f} s)", flush=True)
+
+    def run(self, s: dict, stages: tuple[str, ...], calib: int = 64) -> None:
+        if not any(self.todo(s, st, calib) for st in stages):
+            return
+        if s["method"] == "none":
+            self.measure(s, self.model, "before", 0, dict(params_removed=0.0, compress_s=0.0))
+            return
+        t0 = time.perf_counter()
+        small = compress(self.model, CompressionConfig(method=s["method"], sparsity=s["sparsity"], preset=s["preset"],
+                                                       units=s["units"], allocate=s["allocate"]), cache=self.cache)
+        base = dict(params_removed=small.compression["params_removed"], compress_s=round(time.perf_counter() - t0, 1))
+        print(f"  compressed {s['label']} in {base['compress_s']:.0f} s", flush=True)
+        for stage in stages:
+            if not self.todo(s, stage, calib):
+                continue
+            if stage == "before":
+                self.measure(s, small, stage, calib, base)
+                continue
+            folder = CACHE / slug(s, calib)
+            record = None
+            if (folder / "record.json").exists():
+                try:
+                    fixed = load_model(str(folder / "model"))
+                    record = json.loads((folder / "record.json").read_text())
+                except Exception as e:  # a broken cache: repair again
+                    print(f"  cache {folder} unusable ({e}); repairing again", flush=True)
+                    record = None
+            if record is None:
+                calibration = load_calibration(None, limit=calib)
+                fixed = repair(small, self.model, calibration, RepairConfig())
+                record = fixed.compression["recovery"][-1]
+                try:
+                    CACHE.mkdir(parents=True, exist_ok=True)
+                    save_compressed(fixed, folder / "model")
+                    (folder / "record.json").write_text(json.dumps(record))
+                except Exception as e:
+                    print(f"  could not cache {folder}: {e}", flush=True)
+            extra = dict(base, repair_s=record["time_s"], calib_seconds=record["seconds"], alpha=record["alpha"],
+                         calib_source=record["calibration"], calib_clips_used=record["clips"])
+            self.measure(s, fixed, stage, calib, extra)
+
+
+def cmd_r1(_: argparse.Namespace) -> None:
+    runner = Runner("R1", ["tune"])
+    for s, stages in R1:
+        runner.run(s, stages, 64)
+
+
+def cmd_choose(_: argparse.Namespace) -> None:
+    rows = [r for r in load_rows() if r["round"] == "R1" and r["set"] == "tune"]
+    at = {}
+    for name in FAMILIES:
+        label = family(name, 0.5)["label"]
+        after = [r for r in rows if r["label"] == label and r["stage"] == "after" and r["calib_clips"] == 64]
+        anyrow = [r for r in rows if r["label"] == label]
+        at[name] = dict(params_removed=anyrow[0]["params_removed"] if anyrow else None,
+                        repaired_tune_wer=after[0]["wer"] if after else None)
+    reaching = {n: v for n, v in at.items() if v["params_removed"] is not None and v["params_removed"] >= 0.20}
+    if reaching:
+        missing = [n for n, v in reaching.items() if v["repaired_tune_wer"] is None]
+        if missing:
+            sys.exit(f"repaired tune WER at 0.5 not measured yet for {missing}")
+        chosen = min(reaching, key=lambda n: (reaching[n]["repaired_tune_wer"], -reaching[n]["params_removed"]))
+        missed = False
+    else:
+        chosen = max(at, key=lambda n: at[n]["params_removed"] or 0)
+        missed = True
+    choice = {"rule": "the family whose repaired tune WER at 0.5 is lowest among those removing >= 20 % of all "
+                      "parameters at 0.5 (none: the one removing most, target missed); ties by params_removed",
+              "at_0.5": at, "family": chosen, "spec": FAMILIES[chosen], "target_20pct_missed": missed}
+    CHOICE.write_text(json.dumps(choice, indent=2) + "\n")
+    print(json.dumps(choice, indent=2))
+
+
+def cmd_r2(_: argparse.Namespace) -> None:
+    runner = Runner("R2", ["test5", "real-test"])
+    for s, stages, calib in r2_jobs():
+        runner.run(s, stages, calib)
+
+
+def cmd_report(_: argparse.Namespace) -> None:
+    rows = load_rows()
+    for rnd, sets in (("R1", ["tune"]), ("R2", ["test5", "real-test"])):
+        mine = [r for r in rows if r["round"] == rnd]
+        if not mine:
+            continue
+        order: dict[tuple, dict] = {}
+        for r in mine:
+            order.setdefault((r["label"], r["calib_clips"] if r["stage"] == "after" else 64), {})[(r["set"], r["stage"])] = r
+        print(f"\n{rnd}\n")
+        head = " | ".join(f"{n} {st}" for n in sets for st in ("before", "after"))
+        print(f"| setting | params removed | calibration | {head} | repair s |")
+        print("|---|---|---|" + "---|" * (2 * len(sets)) + "---|")
+        for (label, calib), cells in order.items():
+            any_row = next(iter(cells.values()))
+            after = [c for (n, st), c in cells.items() if st == "after"]
+            cal = (f"{calib} clips, {after[0]['calib_seconds']:.0f} s" if after else "–") if label != "uncompressed" else "–"
+            vals = " | ".join(f"{100 * cells[(n, st)]['wer']:.1f}" if (n, st) in cells else "–"
+                              for n in sets for st in ("before", "after"))
+            rep = f"{after[0]['repair_s']:.0f}" if after else "–"
+            print(f"| {label} | {100 * any_row['params_removed']:.2f} % | {cal} | {vals} | {rep} |")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name, fn in (("r1", cmd_r1), ("choose", cmd_choose), ("r2", cmd_r2), ("report", cmd_report)):
+        sub.add_parser(name).set_defaults(func=fn)
+    args = p.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
