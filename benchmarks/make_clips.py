@@ -24,6 +24,7 @@ is numpy Gaussian noise with a per-clip seed (``zlib.crc32`` of the clip name).
 """
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -87,6 +88,11 @@ VOICES: dict[str, tuple[str, list[str], float | None]] = {
     "flite_kal16_speed09": ("flite_kal16", ["speed", "0.9"], None),
     "espeak_us_f2_pitchdown": ("espeak_us_f2", ["pitch", "-100"], None),
     "festival_kal_speed09": ("festival_kal", ["speed", "0.9"], None),
+    # test5 only (recovery study): new variants
+    "flite_rms_speed11": ("flite_rms", ["speed", "1.1"], None),
+    "espeak_gb_f4_noise25": ("espeak_gb_f4", [], 25.0),
+    "flite_slt_pitchup": ("flite_slt", ["pitch", "100"], None),
+    "espeak_us_m5_speed09": ("espeak_us_m5", ["speed", "0.9"], None),
 }
 
 TUNE_VOICES = ["espeak_us", "espeak_gb_f3", "espeak_us_m3_fast", "flite_slt", "flite_rms_speed09",
@@ -351,11 +357,67 @@ TEST4_SENTENCES = [
     "A quiet murmur spread through the hall as the judge entered.",
 ]
 
+# test5 (recovery study, rounds R1/R2 of benchmarks/recovery_study.py): a FRESH test set made after R1's choice on tune
+# and before any model transcribed it; R2 reports on it once. Sentences disjoint from every set and from the bundled
+# calibration set's texts (benchmarks/clips/calib-texts.json).
+TEST5_VOICES = ["espeak_us", "espeak_gb_f3", "espeak_gb_m3", "flite_slt", "flite_rms", "flite_awb", "flite_kal16",
+                "festival_kal", "flite_rms_speed11", "espeak_gb_f4_noise25", "flite_slt_pitchup", "espeak_us_m5_speed09"]
+TEST5_SENTENCES = [
+    "The librarian stamped the return date inside the heavy atlas.",
+    "A woodpecker tapped steadily on the trunk of the old oak.",
+    "The plumber fixed the leaking pipe under the kitchen sink.",
+    "Two swans glided across the pond as the bells rang.",
+    "The mechanic wiped the grease from his hands with a rag.",
+    "Our neighbour grows tomatoes and beans in her back garden.",
+    "The pilot announced that the plane would land shortly.",
+    "A squirrel buried acorns beneath the roots of the chestnut tree.",
+    "The waiter brought a jug of cold water to our table.",
+    "The miners climbed slowly out of the dark tunnel.",
+    "She wrapped the birthday present in shiny blue paper.",
+    "The old clock in the hallway chimed at midnight.",
+    "The scientist poured the liquid carefully into a glass flask.",
+    "Rain drummed on the tin roof of the garden shed.",
+    "The tailor measured the length of the sleeves twice.",
+    "A flock of starlings swirled above the empty stadium.",
+    "The baker dusted the loaves with flour before baking them.",
+    "He lost his umbrella on the crowded bus this afternoon.",
+    "The zookeeper fed fresh fish to the hungry penguins.",
+    "The students whispered nervously outside the examination room.",
+    "The kettle whistled loudly while grandmother buttered the toast.",
+    "A narrow bridge crossed the stream near the mill.",
+    "The photographer asked everyone to stand closer together.",
+    "The puppy chewed a hole in my favourite slipper.",
+    "The firefighters rescued a kitten from the tall pine tree.",
+    "A gentle breeze carried the scent of roses through the window.",
+    "The explorer sketched a map of the winding river valley.",
+    "The cashier counted the coins and handed me my change.",
+    "Wild horses galloped across the open plain at dawn.",
+    "The poet read her verses aloud to a silent audience.",
+    "The fishermen mended their nets on the stony beach.",
+    "My aunt knitted a warm scarf for the winter months.",
+    "The goat nibbled the washing that hung on the fence.",
+    "The desert road stretched for miles without a single tree.",
+    "The dentist told him to brush his teeth more gently.",
+    "An owl hooted from the branches of the dark forest.",
+    "The painter mixed yellow and blue to make a bright green.",
+    "The hikers rested by a waterfall before climbing further.",
+    "The jeweller polished the silver ring until it gleamed.",
+    "The wind blew the kite high above the sandy dunes.",
+    "The postman whistled a cheerful tune on his morning round.",
+    "A tiny spider spun its web across the garden gate.",
+    "The captain steered the yacht around the rocky headland.",
+    "The nurse wrapped a bandage around the injured knee.",
+    "The shopkeeper locked the door and turned off the lights.",
+    "The children built a snowman with a carrot for a nose.",
+    "The sculptor carved a graceful heron from a block of marble.",
+    "The traveller asked a stranger for directions to the station.",
+]
+
 
 CLIP_SETS: dict[str, tuple[list[str], list[str]]] = {
     "tune": (TUNE_VOICES, TUNE_SENTENCES), "test": (TEST_VOICES, TEST_SENTENCES),
     "test2": (TEST2_VOICES, TEST2_SENTENCES), "test3": (TEST3_VOICES, TEST3_SENTENCES),
-    "test4": (TEST4_VOICES, TEST4_SENTENCES)}
+    "test4": (TEST4_VOICES, TEST4_SENTENCES), "test5": (TEST5_VOICES, TEST5_SENTENCES)}
 """Every clip set: its voices and sentences (a new set is one entry here, its README role and its lists)."""
 
 ALL_SENTENCES = [s for _, sentences in CLIP_SETS.values() for s in sentences]
@@ -422,7 +484,9 @@ def _other_sentences() -> list[str]:
     root = ROOT.parent.parent
     files = [*(root / "benchmarks" / "data").glob("*.txt"), *(root / "assets").glob("*.txt"),
              *(root / "assets" / "eval").glob("*.txt")]
-    return sorted({f.read_text(encoding="utf-8").strip() for f in files})
+    calib = root / "benchmarks" / "clips" / "calib-texts.json"  # the bundled calibration set's texts
+    extra = list(json.loads(calib.read_text(encoding="utf-8")).values()) if calib.exists() else []
+    return sorted({f.read_text(encoding="utf-8").strip() for f in files} | set(extra))
 
 
 def write_readme(name: str, voices: list[str], n: int) -> None:
@@ -444,11 +508,17 @@ def write_readme(name: str, voices: list[str], n: int) -> None:
                      "choice on tune and before any model transcribed it; round 6 of `benchmarks/fidelity_study.py` "
                      "reports on these clips once. New sentences; a new voice (espeak en-gb+f4) and new variants "
                      "(flite slt with white noise at 20 dB SNR, flite kal16 at speed 0.9, espeak en-us+f2 pitched "
-                     "down 100 cents, festival kal at speed 0.9)."}[name]
+                     "down 100 cents, festival kal at speed 0.9).",
+            "test5": "FRESH TEST set (recovery study), made after round R1's choice on tune "
+                     "(`benchmarks/recovery_choice.json`) and before any model transcribed it; round R2 of "
+                     "`benchmarks/recovery_study.py` reports on these clips once. New sentences, disjoint also from "
+                     "the bundled calibration set's texts (`benchmarks/clips/calib-texts.json`); new variants (flite "
+                     "rms at speed 1.1, espeak en-gb+f4 with white noise at 25 dB SNR, flite slt pitched up 100 cents, "
+                     "espeak en-us+m5 at speed 0.9)."}[name]
     lines = [f"# Evaluation clips: {name}", "", role, "",
              f"{n} clips, {len(voices)} voices x {PER_VOICE} sentences, every clip a different sentence "
-             "(the sentences of every set (tune, test, test2, test3, test4) are disjoint from each other and from `benchmarks/data`, `assets/` and "
-             "`assets/eval`: the script checks).",
+             "(the sentences of every set (" + ", ".join(CLIP_SETS) + ") are disjoint from each other and from `benchmarks/data`, `assets/`, "
+             "`assets/eval` and the bundled calibration texts: the script checks).",
              "Files: `<voice>_<nn>.wav` (16 kHz mono 16-bit PCM, 0.25 s silence each end, peak -1 dBFS before any "
              "added noise) and `<voice>_<nn>.txt` (the reference). Generated deterministically by "
              "`benchmarks/make_clips.py`. Clip-dropping rule, fixed before looking: none dropped.",
