@@ -28,6 +28,9 @@ from prunelab.compression.allocate import allocate
 from prunelab.compression.sensitivity import sensitivity_curves
 from prunelab.methods import METHODS, method_names
 from prunelab.models import available_models
+from prunelab.recovery.calibration import CalibrationError, CalibrationSet, bundled_calibration_dir, load_calibration
+from prunelab.recovery.finetune import FinetuneConfig, finetune
+from prunelab.recovery.repair import RepairConfig, repair
 from prunelab.report import plots
 from prunelab.report.size import size_rows
 from prunelab.speech import load_eval_set, transcribe_batch
@@ -38,4 +41,6 @@ __all__ = [
     "DEFAULT_MODEL", "METHODS", "PRESETS", "RECOMMENDED", "CompressionConfig", "LayerCache", "LayerInfo", "Plan",
     "PrunelabError", "SpeechModel", "allocate", "available_models", "compress", "find_layers", "layer_result",
     "load_audio", "load_eval_set", "load_model", "method_names", "plots", "save_compressed", "sensitivity_curves", "size_report",
-    "size_rows", "transcribe", "transcribe_batch", "vocabulary_savings", "wer", "word_diff_detailed", "presets_selecting"]
+    "size_rows", "transcribe", "transcribe_batch", "vocabulary_savings", "wer", "word_diff_detailed", "presets_selecting",
+    "CalibrationError", "CalibrationSet", "FinetuneConfig", "RepairConfig", "bundled_calibration_dir", "finetune",
+    "load_calibration", "repair"]

@@ -15,7 +15,7 @@ import gradio as gr
 
 from .session import Session, end_session, forget_session
 from .settings import ASSETS, DEFAULT_SPEC
-from .tabs import changes, compress, how, listen, tuning
+from .tabs import changes, compress, how, listen, recover, tuning
 
 INTRO = """
 # ✂️ prunelab — shrink a speech model without data or training
@@ -89,6 +89,7 @@ def build_app(default_spec: str | None = None) -> gr.Blocks:
         gr.Markdown(INTRO, elem_id="pl-intro")
         with gr.Tabs():
             compress_tab = compress.build(sess, rev, spec0)
+            recover_tab = recover.build()
             changes_tab = changes.build()
             listen_tab = listen.build()
             tuning_tab = tuning.build()
@@ -99,6 +100,7 @@ def build_app(default_spec: str | None = None) -> gr.Blocks:
         listen.wire(listen_tab, sess)
         tuning.wire(tuning_tab, sess, rev, compress_tab)
         how.wire(how_tab, sess, compress_tab)
+        recover.wire(recover_tab, sess, compress_tab, how_tab)
         demo.unload(end_session)  # the tab closed: release its compressed model and files now
     return demo
 

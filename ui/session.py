@@ -19,7 +19,7 @@ from typing import Mapping
 import gradio as gr
 from gradio.context import LocalContext
 
-from .lib import CompressionConfig, LayerInfo, Plan, SpeechModel, compress, find_layers
+from .lib import CompressionConfig, LayerInfo, Plan, SpeechModel, compress, find_layers, load_calibration, repair
 from .state import COMPRESSED, LAYER_CACHE, MODELS, added_bytes, get_model, new_file, release_files
 
 
@@ -49,6 +49,14 @@ class Session:
     on_screen: Mapping[str, object] | None = None
     """The method settings on screen (``method``, ``seed``, ``units``, ``options`` as shown), compared with the
     config's; None until one of them changes after a model loads (then nothing on screen differs)."""
+    recovered: str | None = None
+    """Key in :data:`ui.state.COMPRESSED` of the compressed model after recovery (Repair, Fine-tune on the Recover
+    tab); None while the compressed model is used as compressed. Every Compress and every model load clears it."""
+    recovery_step: str = "compressed"
+    """Which step the model in use is at: ``"compressed"``, ``"repaired"`` or ``"fine-tuned"`` (:data:`STEPS`)."""
+    recovery_recipe: tuple[Mapping[str, object], ...] = ()
+    """How the recovered model was made from the compressed one, one entry per step (``{"step": "repair",
+    "files": [...] or None for the bundled set, "limit": n}``): what rebuilds a repaired model set aside for memory."""
 
     def k(self, layer: LayerInfo) -> int:
         """The layer's K in the plan being edited (C when it is not compressed)."""
@@ -90,14 +98,21 @@ def keep_compressed(sess: Session, compressed: SpeechModel, config: CompressionC
         COMPRESSED.drop_owner(owner, keep=key)
     plan = config.plan.clusters if config.plan is not None else compressed.compression["plan"]
     return replace(sess, compressed=key, compressed_plan=dict(plan), method=config.method, seed=int(config.seed),
-                   compress_seconds=seconds, config=config)
+                   compress_seconds=seconds, config=config, recovered=None, recovery_step="compressed",
+                   recovery_recipe=())
 
 
-def require_compressed(sess: Session | None, progress: gr.Progress | None = None) -> SpeechModel:
-    """The session's compressed model; rebuilt from the session's config if the store set it aside.
+def require_compressed(sess: Session | None, progress: gr.Progress | None = None, *,
+                       recovered: bool = True) -> SpeechModel:
+    """The session's model in use: after Repair or Fine-tune the recovered one (what Listen & compare, the
+    downloads and Evaluate use; ``recovered=False``: the compressed model as compressed, what recovery starts
+    from); rebuilt from the session's config if the store set it aside.
 
     The rebuild runs the same ``compress()`` with the same config (the per-layer cache usually still
-    holds the layers), showing its progress; only a session that never compressed gets an error."""
+    holds the layers), showing its progress; only a session that never compressed gets an error. A repaired
+    model set aside is repaired again from its recipe (:func:`require_recovered`)."""
+    if recovered and sess is not None and sess.recovered:
+        return require_recovered(sess, progress)
     key = sess.compressed if sess is not None else None
     if not key:
         raise gr.Error("There is no compressed model yet: set the sliders and press Compress first.",
@@ -112,6 +127,49 @@ def require_compressed(sess: Session | None, progress: gr.Progress | None = None
         model = COMPRESSED.get(key)  # another event of this session may have rebuilt it meanwhile
         if model is None:
             model = _rebuild(sess, key, progress or gr.Progress())
+    return model
+
+
+STEPS = ("compressed", "repaired", "fine-tuned")
+"""The steps a compressed model goes through on the Recover tab, in order."""
+STEP_OF_RECORD = {"repair": "repaired", "finetune": "fine-tuned"}
+
+
+def step_of(compression: Mapping | None) -> str:
+    """The step a model is at, read from its own record (``compression["recovery"]``'s last step)."""
+    steps = (compression or {}).get("recovery") or []
+    return STEP_OF_RECORD.get(str(steps[-1].get("step")), "compressed") if steps else "compressed"
+
+
+def keep_recovered(sess: Session, model: SpeechModel, recipe: Mapping[str, object], *, restart: bool) -> Session:
+    """Store the session's recovered model (from :func:`prunelab.recovery.repair` or ``finetune``) beside its
+    compressed one; Listen & compare, the downloads and Evaluate use it from now on. ``restart``: the step started
+    from the compressed model (Repair), so the recipe is this step alone; else it continues the steps before."""
+    key = sess.recovered or uuid.uuid4().hex
+    COMPRESSED.put(key, model, added_bytes(model, MODELS.get(sess.spec)), owner=current_owner())
+    before = () if restart else sess.recovery_recipe
+    return replace(sess, recovered=key, recovery_step=step_of(model.compression),
+                   recovery_recipe=(*before, dict(recipe)))
+
+
+def require_recovered(sess: Session, progress: gr.Progress | None = None) -> SpeechModel:
+    """The session's recovered model; a repaired one set aside for memory is repaired again from its recipe (same
+    clips, same settings: the same result); a fine-tuned one cannot be rebuilt quickly: an error says so."""
+    model = COMPRESSED.get(sess.recovered)
+    if model is not None:
+        return model
+    recipe = list(sess.recovery_recipe)
+    if not recipe or any(r.get("step") != "repair" for r in recipe):
+        raise gr.Error(f"Your {sess.recovery_step} model was dropped to free memory (other users compressed since): "
+                       "press Repair or Fine-tune again on the Recover tab.", title="Recover again")
+    progress = progress or gr.Progress()
+    model = require_compressed(sess, progress, recovered=False)
+    original = get_model(sess.spec)
+    with COMPRESSED.building(sess.recovered):
+        for r in recipe:
+            progress(0, desc="Repairing your compressed model again (set aside to free memory) …")
+            model = repair(model, original, load_calibration(r.get("files"), limit=r.get("limit")))
+        COMPRESSED.put(sess.recovered, model, added_bytes(model, original), owner=current_owner())
     return model
 
 
@@ -140,6 +198,8 @@ def forget_session(sess: Session | None) -> None:
     """``gr.State`` delete callback (the session's state expired or was deleted): drop its compressed model."""
     if isinstance(sess, Session) and sess.compressed:
         COMPRESSED.drop(sess.compressed)
+    if isinstance(sess, Session) and sess.recovered:
+        COMPRESSED.drop(sess.recovered)
 
 
 def plan_summary(layers: list[LayerInfo], clusters: Mapping[str, int]) -> str:

@@ -481,12 +481,43 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: (points[i][0], points[i][1]))
 
 
+STEP_MARKERS = {"compressed": "o", "repaired": "s", "fine-tuned": "^"}
+"""The marker of a history point by the step its model was at (``point["step"]``; none: compressed)."""
+
+
+def plan_key(point: Mapping) -> tuple:
+    """What makes two history points the same plan at different recovery steps: model, method, seed, units, the
+    per-layer K and the vocabulary (not the step, not the WER)."""
+    plan = tuple(sorted((str(n), int(k)) for n, k in (point.get("plan") or {}).items()))
+    return (point.get("model"), str(point.get("method")), point.get("seed"), point.get("units"), plan,
+            point.get("vocabulary"))
+
+
+def step_links(history: Sequence[Mapping]) -> list[tuple[int, int]]:
+    """Index pairs ``(i, j)`` of the arrows that join the points of one plan in step order (compressed -> repaired
+    -> fine-tuned): for each plan with points at two or more steps, the last point of each step to the last of the
+    next step it has. Reference points are left out."""
+    order = {s: i for i, s in enumerate(STEP_MARKERS)}
+    groups: dict[tuple, dict[int, int]] = {}
+    for i, h in enumerate(history):
+        if h.get("reference"):
+            continue
+        groups.setdefault(plan_key(h), {})[order.get(str(h.get("step") or "compressed"), 0)] = i
+    links = []
+    for by_step in groups.values():
+        steps = sorted(by_step)
+        links += [(by_step[a], by_step[b]) for a, b in zip(steps, steps[1:])]
+    return links
+
+
 def tuning_history_chart(history: Sequence[Mapping], title: str | None = None) -> Figure:
     """Every evaluated plan as a point: parameters really removed (x, %) against WER (y, %).
 
     ``history`` holds dicts with ``n`` (the point's number), ``method``, ``params_removed`` and ``wer``
     (fractions), ``wer_original`` and optionally ``reference`` (a reference setting: hollow diamond, left out
-    of the front). Points are coloured by method and numbered; the Pareto front (the user's plans nothing
+    of the front) and ``step`` (``"compressed"``, ``"repaired"``, ``"fine-tuned"``: the marker's shape). Points are
+    coloured by method and numbered; the points of one plan at successive recovery steps are joined by arrows
+    (:func:`step_links`), so the chart shows what each step buys back; the Pareto front (the user's plans nothing
     else beats on both axes) is a line; the original model is a star at 0 % removed.
     """
     fig = Figure(figsize=(7.2, 4.4), layout="constrained")
@@ -496,21 +527,33 @@ def tuning_history_chart(history: Sequence[Mapping], title: str | None = None) -
         ax.text(0.5, 0.5, "No plan evaluated yet: press Evaluate this plan", ha="center", va="center")
         return fig
     from matplotlib import colormaps
+    from matplotlib.patches import FancyArrowPatch
 
     palette = colormaps["tab10"].colors
     methods = list(dict.fromkeys(str(h["method"]) for h in history))
     xy = [(100 * float(h["params_removed"]), 100 * float(h["wer"])) for h in history]
     own = [i for i, h in enumerate(history) if not h.get("reference")]
+    steps = [str(h.get("step") or "compressed") for h in history]
     for m_i, method in enumerate(methods):
         for ref in (False, True):
             idx = [i for i, h in enumerate(history) if str(h["method"]) == method and bool(h.get("reference")) == ref]
-            if idx:
-                ax.scatter([xy[i][0] for i in idx], [xy[i][1] for i in idx], s=60 if ref else 36, zorder=3,
-                           marker="D" if ref else "o", facecolors="none" if ref else palette[m_i % 10],
-                           edgecolors=palette[m_i % 10], linewidths=1.5 if ref else 0,
-                           label=f"reference: {method}" if ref else method)
+            labelled = False
+            for s_i, step in enumerate(STEP_MARKERS):
+                mine = [i for i in idx if steps[i] == step or (s_i == 0 and steps[i] not in STEP_MARKERS)]
+                if mine:
+                    ax.scatter([xy[i][0] for i in mine], [xy[i][1] for i in mine], s=60 if ref else 36, zorder=3,
+                               marker="D" if ref else STEP_MARKERS[step],
+                               facecolors="none" if ref else palette[m_i % 10], edgecolors=palette[m_i % 10],
+                               linewidths=1.5 if ref else 0,
+                               label=None if labelled else f"reference: {method}" if ref else method)
+                    labelled = True
     for h, (x, y) in zip(history, xy):
         ax.annotate(str(h["n"]), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    links = step_links(history)
+    for i, j in links:
+        color = palette[methods.index(str(history[i]["method"])) % 10]
+        ax.add_patch(FancyArrowPatch(xy[i], xy[j], arrowstyle="-|>", mutation_scale=12, color=color, lw=1.3,
+                                     shrinkA=4, shrinkB=5, zorder=2, label="_step"))
     front = [own[i] for i in pareto_front([xy[i] for i in own])]
     if front:
         ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], color="black", lw=1.2, ls="--", zorder=2,
@@ -526,7 +569,17 @@ def tuning_history_chart(history: Sequence[Mapping], title: str | None = None) -
     ax.set_xlim(left=-0.5)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    handles, labels = ax.get_legend_handles_labels()
+    shown = {s for i, s in enumerate(steps) if not history[i].get("reference")}
+    if shown - {"compressed"}:  # one legend entry per recovery step, and the arrows that join one plan's steps
+        for step, marker in STEP_MARKERS.items():
+            if step in shown:
+                handles.append(Line2D([], [], marker=marker, ls="", color="#666666", label=f"step: {step}"))
+        if links:
+            handles.append(Line2D([], [], color="#666666", lw=1.3, marker=">", markevery=[1],
+                                  label="same plan, next step"))
+        labels = [h.get_label() for h in handles]
+    ax.legend(handles, labels, fontsize=8, loc="best")
     return fig
 
 
@@ -561,3 +614,64 @@ def _spearman(a: Sequence[float], b: Sequence[float]) -> float:
     if len(set(a)) < 2 or len(set(b)) < 2:
         return float("nan")
     return float(spearmanr(a, b).statistic)
+
+
+# --- recovery ------------------------------------------------------------------------------------------
+
+
+def loss_chart(points: Sequence[tuple[int, float]], total_steps: int | None = None, title: str | None = None) -> Figure:
+    """A fine-tune's training loss as it goes: ``points`` of (optimizer step, loss); the x axis spans
+    ``total_steps`` when known, so the line grows towards the right edge while it trains."""
+    fig = Figure(figsize=(7.2, 3.0), layout="constrained")
+    ax = fig.add_subplot()
+    if points:
+        x, y = zip(*points)
+        ax.plot(x, y, color="#C44E52", lw=1.6, marker="o" if len(points) < 40 else None, ms=3)
+    else:
+        ax.text(0.5, 0.5, "No step yet: the original model labels the clips first", ha="center", va="center",
+                transform=ax.transAxes, color="#555555")
+    if total_steps:
+        ax.set_xlim(0, max(total_steps, 1) + 0.5)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("training loss")
+    ax.set_title(title or "Fine-tuning loss (distillation from the original model)", fontsize=10, loc="left")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def repair_unit_figure(before: torch.Tensor, after: torch.Tensor, bias_before: torch.Tensor | None = None,
+                       bias_after: torch.Tensor | None = None, *, layer: str = "fc2", reads: str = "fc1",
+                       max_columns: int = 48, max_rows: int = 16) -> Figure:
+    """One repaired layer before and after repair: the L2 norm of each input column (one per kept unit of the
+    layer it reads: an FFN neuron, a value dim) as paired bars, and a heat strip of the change of its weights
+    (after - before) on the first ``max_rows`` outputs x ``max_columns`` inputs."""
+    b = before.detach().to(torch.float64).cpu()
+    a = after.detach().to(torch.float64).cpu()
+    n = min(max_columns, b.shape[1])
+    norms_b, norms_a = b[:, :n].norm(dim=0).numpy(), a[:, :n].norm(dim=0).numpy()
+    fig = Figure(figsize=(9.6, 4.6), layout="constrained")
+    top, bottom = fig.subplots(2, 1, height_ratios=[3, 2])
+    x = np.arange(n)
+    top.bar(x - 0.2, norms_b, width=0.4, color=DROPPED_COLOR, label="compressed (before repair)")
+    top.bar(x + 0.2, norms_a, width=0.4, color="#4C72B0", label="repaired")
+    top.set_xlim(-0.7, n - 0.3)
+    top.set_ylabel("column L2 norm")
+    change = float((a - b).norm() / b.norm().clamp_min(1e-12))
+    bias = ""
+    if bias_before is not None and bias_after is not None:
+        db = (bias_after.detach().double().cpu() - bias_before.detach().double().cpu()).norm()
+        bias = f", bias moved by {float(db):.3g} (L2)"
+    top.set_title(_wrap(f"{layer} re-solved on calibration audio: each column reads one kept unit of {reads} "
+                        f"({b.shape[1]} kept; first {n} drawn); weights changed by {100 * change:.1f} %{bias}", 110),
+                  fontsize=10, loc="left")
+    top.legend(fontsize=8, loc="upper right")
+    top.grid(axis="y", alpha=0.3)
+    rows = min(max_rows, b.shape[0])
+    delta = (a - b)[:rows, :n].numpy()
+    lim = float(np.abs(delta).max()) or 1.0
+    image = bottom.imshow(delta, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+    bottom.set_xlabel(f"input column of {layer} (kept unit of {reads})")
+    bottom.set_ylabel(f"output\n(first {rows})")
+    bottom.set_title("change of the weights: repaired − compressed", fontsize=9, loc="left")
+    fig.colorbar(image, ax=bottom, shrink=0.9, label="Δ weight")
+    return fig

@@ -25,7 +25,7 @@ from ..lib import (METHODS, PRESETS, CompressionConfig, LayerInfo, Plan, SpeechM
                    available_models, compress, find_layers, plots, save_compressed, size_report, size_rows,
                    vocabulary_savings)
 from ..session import (Session, default_layer, keep_compressed, layer_choices, plan_summary, require_compressed,
-                       require_model, session_file)
+                       require_model, session_file, step_of)
 from ..options import has_options, options_json, parse_options
 from ..settings import (DEFAULT_METHOD, DEFAULT_PRESET, DEFAULT_SPARSITY, DEFAULT_SPEC, UI_PRESETS, known_method,
                         method_choices, method_label)
@@ -340,7 +340,8 @@ def on_model_download(sess: Session, progress=gr.Progress()):
     175 MB), storing 0.4 s; the weights are float32 copies of float16 ones, which is what deflate found."""
     compressed = require_compressed(sess)
     progress(0.1, desc="Saving the compressed model …")
-    path = session_file("compressed.zip")
+    step = step_of(compressed.compression)  # the model in use: compressed, repaired or fine-tuned (Recover tab)
+    path = session_file("compressed.zip" if step == "compressed" else f"compressed-{step}.zip")
     folder = path.parent / "prunelab-compressed"
     save_compressed(compressed, folder)
     progress(0.6, desc="Zipping …")

@@ -15,7 +15,7 @@ import gradio as gr
 from ..events import HEAVY, INSTANT, PRIVATE, guard
 from ..figures import Plot
 from ..lib import CompressionConfig, LayerInfo, layer_result, plots
-from ..session import Session, pick_layer, require_model
+from ..session import Session, pick_layer, require_compressed, require_model
 from ..state import LAYER_CACHE
 
 if TYPE_CHECKING:
@@ -71,6 +71,8 @@ class HowTab:
     how_plot: gr.Plot
     fold_md: gr.Markdown
     fold_plot: gr.Plot
+    repair_md: gr.Markdown
+    repair_plot: gr.Plot
 
 
 @guard
@@ -142,6 +144,62 @@ def on_fold_caption(layer_name: str, k: float, sess: Session):
     return fold_caption(pick_layer(layers, layer_name), int(k or 1))
 
 
+REPAIR_READS = {"fc2": "fc1", "out_proj": "v_proj", "k_proj": "q_proj"}
+"""What a repaired layer's kept units come from: fc2 reads FFN neurons of fc1, out_proj value dims of v_proj;
+k_proj's rows are re-solved against the kept query dims of q_proj."""
+
+
+def _dense_weight(module):
+    """A layer's dense weight and bias (a clustered layer expanded to its C rows)."""
+    if callable(getattr(module, "dense", None)):
+        module = module.dense()
+    return module.weight, getattr(module, "bias", None)
+
+
+def repaired_target(layer: LayerInfo, targets: list[str]) -> tuple[str | None, bool]:
+    """The repaired layer to draw for the chosen ``layer``: the one of its own block (FFN) or attention (the fc2 or
+    out_proj its unit feeds, else its k_proj), or the first repaired layer; and whether it is the chosen layer's own."""
+    prefix = layer.name.rpartition(".")[0] + "."
+    own = [t for t in targets if t.startswith(prefix) and (t.endswith(".fc2") or layer.group != "ffn")]
+    own.sort(key=lambda t: t.endswith("k_proj"))  # fc2 / out_proj first: their columns are the kept units
+    if own:
+        return own[0], True
+    return (targets[0] if targets else None), False
+
+
+def on_repair_view(layer_name: str, sess: Session):
+    """One unit before and after repair (only when the model in use was repaired): the repaired layer that the
+    chosen layer's unit feeds, its column norms and weight change, with a caption; hidden otherwise."""
+    hidden = gr.Markdown(value="", visible=False), gr.Plot(value=None, visible=False)
+    if sess is None or not sess.recovered or not sess.spec:
+        return hidden
+    _, layers = require_model(sess)
+    recovered = require_compressed(sess)
+    records = [r for r in (recovered.compression or {}).get("recovery", []) if r.get("step") == "repair"]
+    if not records:
+        return hidden
+    layer = pick_layer(layers, layer_name)
+    target, own = repaired_target(layer, list(records[-1].get("layers", [])))
+    if target is None:
+        return gr.Markdown(value="**Repair:** no layer needed re-solving for this plan.", visible=True), hidden[1]
+    compressed = require_compressed(sess, recovered=False)
+    w0, b0 = _dense_weight(compressed.model.get_submodule(target))
+    w1, b1 = _dense_weight(recovered.model.get_submodule(target))
+    kind = target.rsplit(".", 1)[-1]
+    short = next((l.label for l in layers if l.name == target), target.replace("model.", ""))
+    if kind == "k_proj":  # its rows are the kept query/key dims: draw them as columns
+        w0, w1, b0, b1 = w0.T, w1.T, None, None
+    fig = plots.repair_unit_figure(w0, w1, b0, b1, layer=short, reads=REPAIR_READS.get(kind, "the layer before"))
+    step = sess.recovery_step
+    caption = (f"**Before and after repair ({short}):** repair re-solved this layer on "
+               f"{records[-1]['clips']} calibration clips so that, reading the compressed {REPAIR_READS.get(kind, '')} "
+               f"output, it gives what the original sublayer gives. Grey bars: the compressed model's weights; blue: "
+               f"after repair" + (" (the model in use is now fine-tuned too)" if step == "fine-tuned" else "") + "."
+               + ("" if own else f" The chosen layer {layer.label} was not compressed, so the first repaired layer is "
+                                 "shown."))
+    return gr.Markdown(value=caption, visible=True), gr.Plot(value=fig, visible=True)
+
+
 def build() -> HowTab:
     with gr.Tab("How it works", id="how") as tab:
         gr.Markdown(HOW_TEXT)
@@ -154,7 +212,9 @@ def build() -> HowTab:
         fold_md = gr.Markdown("**Folding:** what clustering the chosen layer does to it and to the layer it "
                               "feeds; the picture follows the layer.", elem_id="pl-fold-caption")
         fold_plot = Plot(label="Folding", format="png", show_label=False)
-    return HowTab(tab, how_layer, how_k, how_btn, how_plot, fold_md, fold_plot)
+        repair_md = gr.Markdown("", visible=False, elem_id="pl-repair-caption")
+        repair_plot = Plot(label="Before and after repair", format="png", show_label=False, visible=False)
+    return HowTab(tab, how_layer, how_k, how_btn, how_plot, fold_md, fold_plot, repair_md, repair_plot)
 
 
 def wire(t: HowTab, sess: gr.State, compress: CompressTab) -> None:
@@ -166,3 +226,7 @@ def wire(t: HowTab, sess: gr.State, compress: CompressTab) -> None:
         drawn.append(trigger(on_how, inputs, outputs, trigger_mode="always_last", **PRIVATE, **HEAVY))
     for event in drawn:  # the caption follows the layer drawn (/how_it_works still answers the two pictures)
         event.success(on_fold_caption, [t.how_layer, t.how_k, sess], t.fold_md, **INSTANT)
+        # and, once the model in use was repaired, the unit before and after repair
+        event.success(guard(on_repair_view), [t.how_layer, sess], [t.repair_md, t.repair_plot],
+                      api_name="repair_view" if event is drawn[0] else None,
+                      **({} if event is drawn[0] else PRIVATE), **HEAVY)

@@ -20,7 +20,7 @@ import gradio as gr
 from .. import sliders
 from ..events import HEAVY, INSTANT, PRIVATE, guard, reason_of
 from ..lib import SpeechModel, load_audio, transcribe, wer, word_diff_detailed
-from ..session import Session, require_compressed, require_model
+from ..session import Session, require_compressed, require_model, step_of
 from ..settings import ASSETS, MAX_AUDIO_S
 
 DIFF_COLORS = {"wrong": "#f4a261", "should be": "#d9d9d9", "missing": "#e76f51", "extra": "#8ecae6"}
@@ -129,6 +129,7 @@ def on_transcribe(audio, reference: str, sess: Session, progress=gr.Progress()):
     except gr.Error:  # no compressed model (yet, or dropped): the original transcribes alone
         compressed = None
     models = [original] if compressed is None else [original, compressed]
+    step = step_of(compressed.compression) if compressed is not None else None  # compressed, repaired, fine-tuned
     texts, seconds, runs = time_models(models, samples, progress)
     dur = len(samples) / 16000
     how = f" (median of {runs} runs{', interleaved' if len(models) > 1 else ''})" if runs > 1 else ""
@@ -152,11 +153,14 @@ def on_transcribe(audio, reference: str, sess: Session, progress=gr.Progress()):
         else:
             wer_b = wer(reference, text_b)
             summary = (f"**WER** against the reference: original **{100 * wer_a:.1f}%**, compressed "
+                       + (f"({step}) " if step != "compressed" else "") +
                        f"**{100 * wer_b:.1f}%** ({'+' if wer_b >= wer_a else ''}{100 * (wer_b - wer_a):.1f} points).")
             diff_a, diff_b = word_diff(reference, text_a), word_diff(reference, text_b)
     else:
         summary = "Type a reference text (what is really said) to get word error rates and word-level diffs."
         diff_a = diff_b = None
+    if step not in (None, "compressed"):
+        note += f" *The compressed column is the **{step}** model (Recover tab).*"
     return text_a, time_a, text_b, time_b, summary + note, diff_a, diff_b
 
 

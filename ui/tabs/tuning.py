@@ -24,7 +24,7 @@ from .. import evaluation, sliders
 from ..events import HEAVY, INSTANT, guard, reason_of
 from ..figures import Plot
 from ..lib import RECOMMENDED, CompressionConfig, Plan, compress, plots, wer
-from ..session import require_compressed, require_model, session_file
+from ..session import require_compressed, require_model, session_file, step_of
 from ..settings import method_label
 from ..state import LAYER_CACHE
 
@@ -49,6 +49,7 @@ class TuningTab:
 
 def point_label(p: dict) -> str:
     return (f"#{p['n']}{' (reference)' if p.get('reference') else ''} · {method_label(p['method'])}"
+            + (f" · {p['step']}" if p.get("step") not in (None, "compressed") else "")
             + (f" + {p['vocabulary']} vocabulary" if p.get("vocabulary") else "")
             + f" · {100 * p['params_removed']:.2f}% removed · "
             f"WER {100 * p['wer']:.1f}% (original {100 * p['wer_original']:.1f}%)")
@@ -67,7 +68,7 @@ def score(original, compressed, layers, plan: dict, method: str, seed: int, hist
             "units": c.get("units", "channels"), "params_removed": float(c["params_removed"]),
             "wer": float(wer(refs, hyps)), "wer_original": float(wer_a), "clips": len(audios),
             "plan": {n: int(k) for n, k in plan.items() if n in by_name and k < by_name[n].channels},
-            "reference": reference, "vocabulary": (c.get("vocabulary") or {}).get("script")}
+            "reference": reference, "vocabulary": (c.get("vocabulary") or {}).get("script"), "step": step_of(c)}
 
 
 @guard
@@ -83,10 +84,22 @@ def on_evaluate(sess, history: list[dict] | None, progress=gr.Progress()):
     history.append(point)
     wer_a, wer_b = point["wer_original"], point["wer"]
     summary = (f"**Plan #{point['n']}** on {point['clips']} clips in {time.perf_counter() - t0:.1f} s: WER original "
-               f"**{100 * wer_a:.1f}%**, compressed **{100 * wer_b:.1f}%** "
+               f"**{100 * wer_a:.1f}%**, compressed " + (f"({point['step']}) " if point["step"] != "compressed" else "")
+               + f"**{100 * wer_b:.1f}%** "
                f"({'+' if wer_b >= wer_a else ''}{100 * (wer_b - wer_a):.1f} points) with "
-               f"**{100 * point['params_removed']:.2f}%** of all the parameters removed.")
+               f"**{100 * point['params_removed']:.2f}%** of all the parameters removed." + _bought_back(history))
     return history, summary, *_history_views(history, original.spec)
+
+
+def _bought_back(history: list[dict]) -> str:
+    """What the last point's recovery step bought back against the same plan's point at the step before it."""
+    links = [(i, j) for i, j in plots.step_links(history) if j == len(history) - 1]
+    if not links:
+        return ""
+    before, after = history[links[0][0]], history[-1]
+    gain = 100 * (before["wer"] - after["wer"])
+    return (f" Against #{before['n']} (the same plan, {before.get('step') or 'compressed'}): "
+            f"{'−' if gain >= 0 else '+'}{abs(gain):.1f} WER points.")
 
 
 REFERENCES = [  # (label, method, preset or None for the one chosen, units, allocation)
@@ -203,7 +216,7 @@ def on_download(history: list[dict] | None):
     path_json = session_file("prunelab-tuning-history.json")
     path_json.write_text(json.dumps(history, indent=1), encoding="utf-8")
     path_csv = path_json.with_suffix(".csv")
-    fields = ["n", "model", "method", "seed", "units", "vocabulary", "params_removed", "wer", "wer_original", "clips",
+    fields = ["n", "model", "method", "seed", "units", "vocabulary", "step", "params_removed", "wer", "wer_original", "clips",
               "layers_compressed"]
     with open(path_csv, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=fields)
