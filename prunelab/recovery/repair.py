@@ -54,9 +54,12 @@ uncompressed 8.6 %). One clip a window (``pack=False``) beat packed windows ther
 model is used on single padded clips, and its statistics should come from the same."""
 
 
-RECOMMENDED_REPAIRED = {"method": "predictive", "allocate": "auto", "preset": "fc1", "units": "foldable"}
-"""What ``recommended`` stands for when a calibration set is given (``prunelab eval --calibration``): chosen on the
-tune clips by the rule of benchmarks/WER_STUDY.md's recovery section."""
+RECOMMENDED_REPAIRED = {"method": "kmeans", "allocate": "uniform", "preset": "foldable", "units": "foldable"}
+"""What ``recommended`` stands for when a calibration set is given (``prunelab eval --calibration``): the paper's
+k-means of every foldable unit (FFN neurons, attention value and query/key dims per head), then repair. Chosen by
+the rule of benchmarks/WER_STUDY.md's recovery section, fixed before round R1 (benchmarks/recovery_choice.json): the
+only family that removes >= 20 % of all parameters at sparsity 0.5 (30.4 %; the encoder+decoder FFN fold 17.4 %), so
+``--sparsities 0.1,...,0.5`` spans 6-30 % of the parameters."""
 
 
 class RecoveryError(PrunelabError):
