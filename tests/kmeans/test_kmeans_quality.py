@@ -46,10 +46,11 @@ def test_weighted_matches_sklearn():
 def test_matches_sklearn_on_real_whisper_layer(whisper_base):
     fc1 = whisper_base.model.model.encoder.layers[0].fc1
     x = torch.cat([fc1.weight.detach(), fc1.bias.detach()[:, None]], 1).float()
-    for k in (1843, 1024):  # 10% and 50% sparsity
-        ours = kmeans(x, k).inertia
-        ref = sklearn_cluster.KMeans(k, n_init=1, random_state=0).fit(x.numpy()).inertia_
-        assert ours <= ref * 1.01, (k, ours, ref)
+    k = 1024  # 50 % sparsity; 10 % (Ward initialisation too, as here) is checked on three layers below, where
+    # scikit-learn takes 4 s instead of its 9 s at K = 1843 on this fc1 (ours: 0.25 s either way)
+    ours = kmeans(x, k).inertia
+    ref = sklearn_cluster.KMeans(k, n_init=1, random_state=0).fit(x.numpy()).inertia_
+    assert ours <= ref * 1.01, (k, ours, ref)
 
 
 @pytest.mark.slow
