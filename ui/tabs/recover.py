@@ -192,7 +192,8 @@ def on_repair(source: str, files, clips, sess: Session, progress=gr.Progress()):
                       progress=lambda d, n, m: progress((d, n), desc=f"Repair: {m}", unit="passes"))
     sess = keep_recovered(sess, repaired, {"step": "repair", "files": paths, "limit": clip_limit(clips)},
                           restart=True)
-    return sess, repair_line(repaired.compression["recovery"][-1], cal, paths), step_line(sess), None, ""
+    return (sess, repair_line(repaired.compression["recovery"][-1], cal, paths), step_line(sess),
+            gr.Plot(value=None, visible=False), "")
 
 
 def _check_repair(source: str, files, clips, sess: Session) -> None:
@@ -274,7 +275,7 @@ def on_finetune(source: str, files, clips, epochs: float, sess: Session, request
     worker.start()
     losses: list[tuple[int, float]] = []
     total, status = None, f"Fine-tuning the {start_step} model on {len(cal)} clips: the original model labels them …"
-    yield gr.skip(), status, plots.loss_chart(losses), gr.skip()
+    yield gr.skip(), status, gr.Plot(value=plots.loss_chart(losses), visible=True), gr.skip()
     try:
         while worker.is_alive() or not updates.empty():
             worker.join(0.5)
@@ -329,7 +330,7 @@ def on_panel(sess: Session):
     result lines and the loss chart go (they described a model that is no longer in use)."""
     if sess is not None and sess.recovered:
         return step_line(sess), gr.skip(), gr.skip(), gr.skip()
-    return step_line(sess), "", "", None
+    return step_line(sess), "", "", gr.Plot(value=None, visible=False)
 
 
 # --- layout and events -----------------------------------------------------------------------------------
@@ -347,7 +348,7 @@ def build() -> RecoverTab:
             with gr.Column(scale=3, min_width=320):
                 source = gr.Radio(source_choices(), value="bundled", label="Calibration audio", elem_id="pl-cal-source")
                 files = gr.File(file_count="multiple", type="filepath", label="Your calibration audio (unlabeled clips)",
-                                file_types=["audio"], height=120, elem_id="pl-cal-files")
+                                file_types=["audio"], height=120, elem_id="pl-cal-files", visible=False)
             with gr.Column(scale=2, min_width=260):
                 clips = gr.Dropdown(CLIP_CHOICES, value=DEFAULT_REPAIR_CLIPS, label="Calibration clips for Repair",
                                     info="The first N clips (the bundled set mixes real and synthetic voices in "
@@ -355,14 +356,16 @@ def build() -> RecoverTab:
                 repair_btn = gr.Button("Repair the compressed model", variant="primary", elem_id="pl-repair-btn")
         repair_md = gr.Markdown("", elem_id="pl-repair-result")
         with gr.Accordion("Fine-tune (distillation from the original model; minutes on a CPU)", open=True):
-            with gr.Row(equal_height=True):
+            with gr.Row(equal_height=False):
                 epochs = gr.Slider(1, 3, value=1, step=1, label="Epochs", scale=2)
                 ft_clips = gr.Dropdown(CLIP_CHOICES, value=DEFAULT_FINETUNE_CLIPS, label="Clips", scale=1,
                                        info="From the calibration audio above.")
-                finetune_btn = gr.Button("Fine-tune", variant="primary", scale=1, elem_id="pl-finetune-btn")
-                cancel_btn = gr.Button("Cancel", variant="stop", scale=1, elem_id="pl-cancel-btn")
+                with gr.Column(scale=1, min_width=160):
+                    finetune_btn = gr.Button("Fine-tune", variant="primary", elem_id="pl-finetune-btn")
+                    cancel_btn = gr.Button("Cancel", variant="stop", size="sm", elem_id="pl-cancel-btn")
             finetune_md = gr.Markdown("", elem_id="pl-finetune-result")
-            loss_plot = Plot(label="Fine-tuning loss", format="png", show_label=False)
+            loss_plot = Plot(label="Fine-tuning loss", format="png", show_label=False, visible=False,
+                             elem_id="pl-loss-plot")
     return RecoverTab(tab, step_md, source, files, clips, repair_btn, repair_md, epochs, ft_clips, finetune_btn,
                       cancel_btn, finetune_md, loss_plot)
 
@@ -379,6 +382,7 @@ def wire(t: RecoverTab, sess: gr.State, compress: CompressTab, how: HowTab) -> N
                          [sess, t.finetune_md, t.loss_plot, t.step_md], api_name="finetune", **HEAVY)
     t.cancel_btn.click(on_cancel, None, t.finetune_md, api_name="cancel_finetune", show_progress="hidden", queue=False)
     t.tab.select(step_line, sess, t.step_md, **INSTANT)
+    t.source.change(lambda source: gr.File(visible=source == "uploads"), t.source, t.files, **INSTANT)
     compress.status_md.change(on_panel, sess, [t.step_md, t.repair_md, t.finetune_md, t.loss_plot], **INSTANT)
     compress.status_md.change(lambda s: (gr.skip(), gr.skip()) if s is not None and s.recovered else (
         gr.Markdown(value="", visible=False), gr.Plot(value=None, visible=False)), sess,
