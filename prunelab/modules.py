@@ -21,6 +21,16 @@ def empty_linear(in_features: int, out_features: int, bias: bool, device: torch.
     return nn.utils.skip_init(nn.Linear, in_features, out_features, bias=bias, device=device, dtype=dtype)
 
 
+def linear_like(weight: Tensor, bias: Tensor | None, like: nn.Module) -> nn.Linear:
+    """A new dense layer with ``weight`` [out, in] and ``bias`` [out] (or None), in ``like``'s dtype and device."""
+    layer = empty_linear(weight.shape[1], weight.shape[0], bias is not None, like.weight.device, like.weight.dtype)
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+        if bias is not None:
+            layer.bias.copy_(bias)
+    return layer
+
+
 class ClusteredLinear(nn.Module):
     """A linear layer whose C output channels share K rows.
 

@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from ..errors import PlanError
 from ..groups import FoldedUnit, LayerResult, UnitContext, concat_groups
 from ..methods import get_method
-from ..modules import ClusteredLinear, empty_linear, fold_ffn, module_record, to_module
+from ..modules import ClusteredLinear, fold_ffn, linear_like, module_record, to_module
 from ..progress import Progress
 from ..speech_model import SpeechModel
 from .cache import LayerCache
@@ -92,8 +92,8 @@ def apply_plan(
         for i, ((layer, k), result) in enumerate(zip(todo, results)):
             distortion[layer.name] = result.distortion
             if isinstance(result, FoldedUnit):
-                modules[layer.name] = _linear(result.weight, result.bias, like=new.get_submodule(layer.name))
-                modules[layer.partner] = _linear(result.partner_weight, result.partner_bias,
+                modules[layer.name] = linear_like(result.weight, result.bias, like=new.get_submodule(layer.name))
+                modules[layer.partner] = linear_like(result.partner_weight, result.partner_bias,
                                                  like=new.get_submodule(layer.partner))
                 if layer.heads:
                     dim = "v_dim" if layer.kind == "v" else "qk_dim"
@@ -287,16 +287,6 @@ def unit_context(model: nn.Module, layer: LayerInfo, layers: list[LayerInfo] | N
     return UnitContext(layer.unit, partner.weight.detach(), detach(getattr(partner, "bias", None)),
                        detach(getattr(norm, "weight", None)), detach(getattr(norm, "bias", None)), layer.heads,
                        detach(getattr(pnorm, "weight", None)), detach(getattr(pnorm, "bias", None)))
-
-
-def _linear(weight: Tensor, bias: Tensor | None, like: nn.Module) -> nn.Linear:
-    """A dense layer with these weights, in ``like``'s dtype and device."""
-    layer = empty_linear(weight.shape[1], weight.shape[0], bias is not None, like.weight.device, like.weight.dtype)
-    with torch.no_grad():
-        layer.weight.copy_(weight)
-        if bias is not None:
-            layer.bias.copy_(bias)
-    return layer
 
 
 def _fold_attention(new: nn.Module, layers: list[LayerInfo], modules: dict[str, nn.Module]) -> dict[str, dict[str, int]]:

@@ -31,11 +31,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..compression.compress import share_copy
+from ..compression.assemble import share_copy
 from ..compression.layers import LayerInfo, find_layers, set_module
 from ..errors import PrunelabError
 from ..methods import get_method
-from ..modules import ClusteredLinear, empty_linear
+from ..modules import ClusteredLinear, linear_like
 from ..progress import Progress
 from ..speech.audio import SAMPLE_RATE
 from ..speech_model import SpeechModel
@@ -413,7 +413,7 @@ def _install(new: nn.Module, orig: nn.Module, site: Site, masked: set[str], alph
         keys = resolve_keys(site.gram, _augmented_rows(new.get_submodule(site.reads)), _augmented_rows(old_q),
                             old_k.weight.detach().to(torch.float64), site.heads, alpha)
         bias = None if current.bias is None else current.bias.detach()
-        set_module(new, site.target, _dense(keys, bias, like=current))
+        set_module(new, site.target, linear_like(keys, bias, like=current))
         return
     has_bias = current.bias is not None
     gram, cross = site.gram, site.cross
@@ -435,16 +435,7 @@ def _install(new: nn.Module, orig: nn.Module, site: Site, masked: set[str], alph
     else:
         solved = ridge(gram, cross, alpha)
     weight = solved[:current.in_features].T
-    set_module(new, site.target, _dense(weight, solved[current.in_features] if has_bias else None, like=current))
-
-
-def _dense(weight: Tensor, bias: Tensor | None, like: nn.Module) -> nn.Linear:
-    layer = empty_linear(weight.shape[1], weight.shape[0], bias is not None, like.weight.device, like.weight.dtype)
-    with torch.no_grad():
-        layer.weight.copy_(weight)
-        if bias is not None:
-            layer.bias.copy_(bias)
-    return layer
+    set_module(new, site.target, linear_like(weight, solved[current.in_features] if has_bias else None, like=current))
 
 
 def describe(record: dict) -> str:
