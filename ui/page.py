@@ -22,7 +22,7 @@ INTRO = """
 
 Every linear layer of a speech model has **C output channels** (rows of its weight). prunelab groups
 similar channels with **k-means** into **K clusters** and replaces each channel by its cluster's centroid,
-so the layer keeps only K distinct rows: its **sparsity is 1 − K/C**. No audio, no fine-tuning.
+so the layer keeps only K distinct rows: its **sparsity is 1 − K/C**. Compressing takes no audio and no training; the optional **Recover** step then uses unlabeled audio to win back what it cost.
 *(Interspeech 2026: “Towards Data-free and Training-free Compression for Speech Foundation Models
 Using Parameter Clustering”.)*
 
