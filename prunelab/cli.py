@@ -1,4 +1,4 @@
-"""The ``prunelab`` command line: transcribe, compress, eval, layers."""
+"""The ``prunelab`` command line: transcribe, compress, eval, finetune, layers."""
 from __future__ import annotations
 
 import argparse
@@ -250,6 +250,63 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+class _ProgressLine:
+    """``progress(done, total, message)`` as one stderr line updated in place (``\r``); notes on lines of their own."""
+
+    def __init__(self) -> None:
+        self.open = False
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        if message.startswith("note:"):
+            self.end()
+            _log(message)
+            return
+        sys.stderr.write(f"\r[{done}/{total}] {message}\033[K")
+        sys.stderr.flush()
+        self.open = True
+
+    def end(self) -> None:
+        if self.open:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self.open = False
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .models.saved import is_saved_model
+    from .recovery.finetune import FinetuneConfig, FinetuneInterrupted, check_out, finetune
+
+    folder = Path(args.folder).expanduser()
+    if not folder.is_dir() or not is_saved_model(folder):
+        what = "does not exist" if not folder.exists() else "is a file" if not folder.is_dir() else \
+            "is not a model saved by prunelab (no compression.json)"
+        raise PrunelabError(f"{args.folder} {what}; fine-tune a folder that `prunelab compress ... --out FOLDER` wrote.")
+    config = FinetuneConfig(epochs=args.epochs, train=args.train, learning_rate=args.lr, batch_size=args.batch_size,
+                            max_clips=args.max_clips, seed=args.seed)
+    config.check()
+    check_out(args.out)  # before loading anything: a folder that cannot be written is said at once
+    model = _open(str(folder))
+    line = _ProgressLine()
+    try:
+        tuned = finetune(model, args.data, config, teacher=args.teacher, out=args.out, progress=line,
+                         resume=not args.restart)
+    except FinetuneInterrupted as e:
+        line.end()
+        _log(f"interrupted: {e}")
+        return 130
+    finally:
+        line.end()
+    step = tuned.compression["recovery"][-1]
+    loss = "n/a" if step["final_loss"] is None else f"{step['final_loss']:.4f}"
+    print(f"fine-tuned ({step['train']}, labels from {step['labels']}) on {step['clips']} clips "
+          f"({step['seconds']:.0f} s of audio), {step['steps']} steps in {step['time_s']:.0f} s; "
+          f"final loss {loss}")
+    print(f"saved to {Path(args.out).absolute()}")
+    return 0
+
+
 def cmd_layers(args: argparse.Namespace) -> int:
     from .compression import Plan, find_layers
 
@@ -367,7 +424,36 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--ray-address", default=None,
                     help="an existing Ray cluster to run the sweep on (e.g. auto, ray://head:10001); its workers "
                          "must be able to import prunelab and load --model")
+    calibration_args(sp)
     sp.set_defaults(func=cmd_eval)
+
+    from .recovery.finetune import DEFAULT_LEARNING_RATE, TRAIN_MODES
+
+    sp = sub.add_parser("finetune", formatter_class=_HelpFormatter,
+                        help="fine-tune a compressed model saved by prunelab on audio (labels from .txt files, or "
+                             "distilled from the original model)")
+    sp.add_argument("folder", metavar="FOLDER", help="a compressed model saved by prunelab (prunelab compress --out)")
+    sp.add_argument("--data", required=True,
+                    help="folder of name.wav + name.txt pairs, a LibriSpeech split, or audio without .txt files "
+                         "(then the teacher labels them)")
+    sp.add_argument("--epochs", type=float, default=3.0, help="passes over the data (default 3)")
+    sp.add_argument("--out", required=True,
+                    help="output folder: checkpoints each epoch while it runs, the fine-tuned model at the end; "
+                         "running the same command again resumes from the last checkpoint")
+    sp.add_argument("--train", choices=list(TRAIN_MODES), default="compressed",
+                    help="; ".join(f"{k}: {v}" for k, v in TRAIN_MODES.items()) + " (default compressed)")
+    sp.add_argument("--lr", type=float, default=None,
+                    help="learning rate (default " + ", ".join(f"{v:g} for {k}" for k, v in DEFAULT_LEARNING_RATE.items())
+                         + ")")
+    sp.add_argument("--batch-size", type=int, default=8,
+                    help="samples per step (Whisper: packed 30 s windows of several clips; per process)")
+    sp.add_argument("--max-clips", type=int, default=None, help="only the first N clips")
+    sp.add_argument("--teacher", default=None,
+                    help="model spec to distil from (default: the model FOLDER was compressed from); used for clips "
+                         "without labels, and with labels adds its soft targets to the loss")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--restart", action="store_true", help="start again instead of resuming a run in --out")
+    sp.set_defaults(func=cmd_finetune)
 
     sp = sub.add_parser("layers", formatter_class=_HelpFormatter, help="list compressible layers (names to use in a plan)")
     model_arg(sp)

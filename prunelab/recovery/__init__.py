@@ -10,7 +10,10 @@ never the other way round, and the per-layer methods stay pure.
   calibration clips without keeping the activations;
 * :mod:`.solve`: the pure ridge least-squares solvers (no model code);
 * :mod:`.repair`: ``repair(compressed, original, clips, RepairConfig)``: calibrated repair in seconds, no gradient;
-* :mod:`.finetune`: ``finetune(model, data, FinetuneConfig)``: a short fine-tune or distillation from the original.
+* :mod:`.finetune`: ``finetune(model, data, FinetuneConfig)``: a short fine-tune or distillation from the original
+  (transformers' Trainer, peft for LoRA), with :mod:`.trainset` (training audio + labels in, checked, packed into
+  Whisper's 30 s windows), :mod:`.distill` (the teacher's transcripts and soft targets, the KL) and
+  :mod:`.runfolder` (the ``out`` folder: checkpoints, resume, the finished model).
 
 Each step appends to ``model.compression["recovery"]`` (a list of step records: what ran, on how many clips and
 seconds of audio, with which settings), which :func:`prunelab.save_compressed` writes and ``load_model`` reads.
