@@ -73,6 +73,16 @@ def _fixed_tokens(model, clips, tokens: int) -> float:
     return time.perf_counter() - start
 
 
+def encoder_yardstick(model) -> float:
+    """Seconds of one no-grad encoder forward on a 30 s window (bench_finetune's yardstick for the machine's load:
+    0.606 s on 2 quiet cores, BENCHMARKS.md section 3)."""
+    feats = torch.zeros(1, model.model.config.num_mel_bins, 3000)
+    with torch.inference_mode():
+        start = time.perf_counter()
+        model.model.model.encoder(feats)
+        return time.perf_counter() - start
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clips", type=int, default=32)
@@ -86,6 +96,7 @@ def main() -> None:
 
     small = compress(original, CompressionConfig(method="predictive", units="foldable", preset="encoder-fc1",
                                                  sparsity=0.3))
+    before = encoder_yardstick(original)
     with PeakRSS() as mem:
         start = time.perf_counter()
         fixed = repair(small, original, calibration)
@@ -93,6 +104,9 @@ def main() -> None:
     print(f"repair, predictive encoder FFN 30 % ({small.compression['params_removed']:.2%} removed), "
           f"{len(calibration)} clips: {seconds:.1f} s, peak memory +{(mem.peak - mem.start) / 2**20:.0f} MiB "
           f"over {mem.start / 2**20:.0f} MiB")
+    yardstick = (before + encoder_yardstick(original)) / 2
+    print(f"load yardstick: one 30 s encoder forward {yardstick:.2f} s (0.606 s on 2 quiet cores): repair scaled to "
+          f"the quiet machine ~{seconds * 0.606 / yardstick:.0f} s (an estimate)")
     del fixed
 
     big = compress(original, CompressionConfig(method="kmeans", units="foldable", preset="foldable", sparsity=0.5))
