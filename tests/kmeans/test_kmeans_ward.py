@@ -10,26 +10,39 @@ from prunelab.kmeans import KMeansResult, kmeans, kmeans_batched
 from prunelab.kmeans.problem import Problem
 
 
-def _greedy_ward(x: torch.Tensor, k: int, w=None) -> torch.Tensor:
-    """Reference: plain greedy Ward agglomeration in float64 (merge the cheapest pair, N - k times)."""
+def _greedy_ward(x: torch.Tensor, ks: tuple[int, ...], w=None) -> dict[int, torch.Tensor]:
+    """Reference: plain greedy Ward agglomeration in float64 (merge the cheapest pair until k clusters are left),
+    the labels at each k of ``ks`` (one agglomeration passes through them all)."""
     x = x.double()
     cl = [[i] for i in range(x.shape[0])]
     w = torch.ones(x.shape[0], dtype=torch.float64) if w is None else w.double()
-    while len(cl) > k:
+
+    def mass_centroid(members: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        m = w[members].sum()
+        return m, (w[members, None] * x[members]).sum(0) / m
+
+    stats = [mass_centroid(c) for c in cl]  # each cluster's mass and centroid, from its members
+    out = {}
+    while True:
+        if len(cl) in ks:
+            lab = torch.empty(x.shape[0], dtype=torch.long)
+            for c, members in enumerate(cl):
+                lab[members] = c
+            out[len(cl)] = lab
+        if len(cl) <= min(ks):
+            return out
         best = None
         for i in range(len(cl)):
+            mi, ci = stats[i]
             for j in range(i + 1, len(cl)):
-                mi, mj = w[cl[i]].sum(), w[cl[j]].sum()
-                ci, cj = (w[cl[i], None] * x[cl[i]]).sum(0) / mi, (w[cl[j], None] * x[cl[j]]).sum(0) / mj
+                mj, cj = stats[j]
                 c = float(mi * mj / (mi + mj) * (ci - cj).pow(2).sum())
                 if best is None or c < best[0]:
                     best = (c, i, j)
         _, i, j = best
         cl[i] += cl.pop(j)
-    lab = torch.empty(x.shape[0], dtype=torch.long)
-    for c, members in enumerate(cl):
-        lab[members] = c
-    return lab
+        stats.pop(j)
+        stats[i] = mass_centroid(cl[i])
 
 
 def _same_partition(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -42,10 +55,12 @@ def test_ward_init_equals_greedy_agglomeration(weighted, path, monkeypatch):
     monkeypatch.setattr(ward, "WARD_SCIPY_MAX_N", 10**6 if path == "scipy" else 0)
     x = weight_like(n=40, d=6, dtype=torch.float64)
     w = torch.rand(40, generator=torch.Generator().manual_seed(2), dtype=torch.float64) + 0.2 if weighted else None
-    for k in (30, 20, 12):
+    ks = (30, 20, 12)
+    reference = _greedy_ward(x, ks, w)
+    for k in ks:
         xc = x - (x.mean(0) if w is None else (w[:, None] * x).sum(0) / w.sum())
         p = Problem.build(xc.unsqueeze(0), k, None if w is None else w.unsqueeze(0), use_gram=True)
-        assert _same_partition(ward.ward_item_labels(p, 0), _greedy_ward(x, k, w)), k
+        assert _same_partition(ward.ward_item_labels(p, 0), reference[k]), k
         r = kmeans(x, k, sample_weight=w, init="ward", max_iter=1)
         assert torch.bincount(r.labels, minlength=k).min() >= 1
 
