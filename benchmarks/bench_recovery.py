@@ -120,7 +120,7 @@ def main() -> None:
     for _ in range(args.repeats):
         for name, model in (("original", original), ("recovered", recovered)):
             start = time.perf_counter()
-            transcribe_batch(model, clips)
+            transcribe_batch(model, clips, sampling_rate=SAMPLE_RATE)
             times[name].append(time.perf_counter() - start)
             fixed_times[name].append(_fixed_tokens(model, clips, 40))
     for label, table in (("end to end (transcribe_batch)", times), ("fixed budget, 40 tokens a clip", fixed_times)):
