@@ -260,6 +260,31 @@ def test_packing_fills_windows_in_order_within_their_limits(whisper_pair):
     assert samples[0].labels == [-100, -100, -100] + text + [tok.eos_token_id]
 
 
+def test_the_teacher_labels_each_packed_window_once(whisper_pair, monkeypatch):
+    """Unlabelled Whisper clips are packed first; the teacher transcribes each window, and that transcript is what
+    the window trains on."""
+    _, small = whisper_pair
+    heard = []
+
+    def transcripts(teacher, clips, **kwargs):
+        heard.extend(clips)
+        return ["hello there"] * len(clips)
+
+    def stop(student, model, samples, *args):
+        heard.append(samples)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ft_module, "teacher_transcripts", transcripts)
+    monkeypatch.setattr(ft_module, "_train", stop)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(small, [_clip(0), _clip(1), _clip(2)], FinetuneConfig(epochs=1, kl_weight=0.0))
+    window, samples = heard
+    assert len(window) == 3 * 8000 + 2 * int(0.3 * 16000)  # the three clips in one window, two gaps
+    tok = small.processor.tokenizer
+    assert len(samples) == 1 and np.array_equal(samples[0].audio, window)
+    assert samples[0].labels[3:] == tok.encode(" hello there", add_special_tokens=False) + [tok.eos_token_id]
+
+
 # ---------------------------------------------------------------- bad input, refused before any work
 
 @pytest.fixture

@@ -10,8 +10,8 @@ What it learns from (``data``):
   (:func:`prunelab.speech.data.load_eval_set`): the texts are the labels (``labels="references"``);
 * a folder of audio without any ``.txt``, or a list of clips (paths, 16 kHz arrays, ``(rate, samples)``):
   distillation from a teacher (``labels="teacher"``; default teacher: the model the compressed one was compressed
-  from, ``load_model(model.compression["base_model"])``). Whisper: the teacher's transcripts as hard targets
-  (cross-entropy) and its token distributions as soft targets, ``loss = 0.8 * CE + KL * T**2`` at ``T = 2``
+  from, ``load_model(model.compression["base_model"])``). Whisper: the teacher's transcripts of the training
+  windows as hard targets (cross-entropy) and its token distributions as soft targets, ``loss = 0.8 * CE + KL * T**2`` at ``T = 2``
   (Distil-Whisper's weights; :mod:`.distill`). CTC: KL between the teacher's and the student's frame posteriors
   (no transcripts needed: a CTC model's frames carry the whole output). With references AND an explicit
   ``teacher``, the teacher's soft targets are added to the references' loss.
@@ -22,8 +22,34 @@ positions carry no loss, and the text is tokenised with a leading space (as Whis
 the end token. Whisper reads 30 s windows whatever the clip's length, so clips are packed (``pack=True``, the
 default): several clips, in a seeded random order, with 0.3 s of silence between them, fill one 30 s window and
 their token sequences are concatenated -- Whisper's own training segments are 30 s of running speech. A 4 s clip
-alone leaves 87 % of the encoder's work to padding; packed, 256 such clips are ~40 windows instead of 256, which
-is what brings 3 epochs within the issue's 30 minutes on 2 cores (``benchmarks/bench_finetune.py``).
+alone leaves 87 % of the encoder's work to padding; packed, 256 such clips are ~46 windows instead of 256. Without
+labels the clips are packed first and the teacher transcribes each window (:func:`.trainset.windows`).
+
+Speed (``OMP_NUM_THREADS=2 python benchmarks/bench_finetune.py``: Whisper-base, predictive fold of 30 % of the
+encoder FFN neurons, the 28 tune clips of 3.5-5.3 s, 3 steps of batch 1; on the shared 2-core machine, so each row
+also times one no-grad encoder forward of 30 s as a yardstick, 0.606 s on quiet cores):
+
+    variant                load  s/step (yardsticks)  clips/s  256 clips x 3 epochs  scaled to quiet  peak RSS / target
+    compressed, packed      2.2   6.1 (3.5)            0.92     14.0 min              4.8 min          1.61 / 2.32 GB
+    compressed, unpacked    2.2   2.6 (3.1)            0.39     32.8 min              23.9 min         1.51 / 2.32 GB
+    all, packed             2.3   5.2 (2.9)            1.08     12.0 min              4.0 min          2.47 / 2.77 GB
+    lora, packed            4.6   20.5 (5.2)           0.27     47.0 min              7.3 min          1.93 / 2.26 GB
+    distill, packed         4.6   11.1 (3.9)           0.50     45.0 min (w/ prep)   9.5 min          1.70 / 2.32 GB
+
+(packed: 5.6 clips a window; the 256-clip figures are EXTRAPOLATED from the step time; target: model 0.26 GB +
+AdamW state 8 B per trainable parameter + 2 GB, every row within it.) Packing buys ~5x per
+clip; the issue's 3 epochs on 256 clips within 30 minutes hold with references at load ~2 as measured, and on a
+quiet machine by the yardstick's scale for every variant. The load moves each figure by +-25 % within one run, so
+the rows differ by less than that only by chance. Distillation's one-off teacher preparation (transcribing the
+windows, then their soft targets) measured 4.6 s a clip at load 4.6, most of it the teacher's token-by-token
+decoding (0.7 s a token at that load; tens of ms on a quiet machine, judging by BENCHMARKS.md's ~1 s
+to transcribe a 4 s clip), which the yardstick does not scale.
+
+Not built, measured: an encoder-only objective (match the teacher's encoder output, no decoder). With the
+compressed layers trainable, a full forward + backward of one packed window (100 decoder tokens) took 14.1 / 13.7 s
+and the encoder's alone 9.6 / 9.7 s (load ~7): the decoder is ~30 % of a step, at most what such an option buys,
+for a loss that is no longer the transcript. Packing bought 5x; the field's stack (Trainer + accelerate, peft) was
+kept: nothing measured here asks for a hand-written loop.
 
 What trains (``train``): ``"compressed"`` (only the modules the compression replaced, the names in
 ``model.compression["modules"]``; everything else frozen, bit for bit), ``"all"`` (every parameter the
@@ -74,7 +100,7 @@ from .distill import (TOP_K, SoftTargets, allowed_tokens, ctc_soft_targets, end_
                       whisper_soft_targets)
 from .runfolder import (CHECKPOINTS, RUN_FILE, TARGETS_FILE, check_out, in_progress, last_checkpoint, load_targets,
                         replace_with, run_identity, save_targets, write_json)
-from .trainset import FinetuneError, Sample, ctc_frames, ctc_samples, load_training_data, whisper_samples
+from .trainset import FinetuneError, Sample, ctc_frames, ctc_samples, load_training_data, whisper_samples, windows
 
 TRAIN_MODES = {
     "compressed": "only the layers the compression replaced (everything else frozen)",
@@ -83,6 +109,9 @@ TRAIN_MODES = {
 }
 DEFAULT_LEARNING_RATE = {"compressed": 1e-4, "all": 1e-5, "lora": 5e-4}
 """Per ``train`` mode, when ``FinetuneConfig.learning_rate`` is None (usual values for each, not tuned on test clips)."""
+TEACHER_BATCH = 16
+"""Clips per ``generate`` call when the teacher transcribes (``transcribe_batch``: the same transcripts as one by one,
+~3x faster on a CPU)."""
 
 
 class FinetuneInterrupted(KeyboardInterrupt):
@@ -445,21 +474,23 @@ def finetune(model: SpeechModel, data, config: FinetuneConfig = FinetuneConfig()
     if teacher is not None:
         _check_teacher(teacher, model)
 
-    # labels: the references, the run's saved teacher transcripts, or the teacher's transcripts now
-    texts = data_set.texts
+    # labels: the references, the run's saved teacher transcripts, or the teacher's transcripts now -- of the
+    # windows the student trains on (clips packed first: one teacher pass per window, not per clip)
+    texts, train_data, packed = data_set.texts, data_set, config.pack
     if texts is None and model.family == "whisper":
+        train_data, packed = windows(data_set, seed=config.seed, packed=config.pack), False
         texts = (record or {}).get("labels")
-        if texts is None or len(texts) != len(data_set.clips):
-            texts = teacher_transcripts(teacher, data_set.clips, language=config.language,
-                                        batch_size=config.batch_size, progress=progress)
+        if texts is None or len(texts) != len(train_data.clips):
+            texts = teacher_transcripts(teacher, train_data.clips, language=config.language, batch_size=TEACHER_BATCH,
+                                        progress=progress)
             if folder is not None and main:
                 record = {**record, "labels": texts}
                 write_json(folder / RUN_FILE, record)
     if model.family == "whisper":
-        samples, notes = whisper_samples(model, data_set, texts, seed=config.seed, packed=config.pack,
+        samples, notes = whisper_samples(model, train_data, texts, seed=config.seed, packed=packed,
                                          language=config.language)
     else:
-        samples, notes = ctc_samples(model, data_set, texts)
+        samples, notes = ctc_samples(model, train_data, texts)
     for note in notes:
         if progress:
             progress(0, 0, note)
@@ -483,7 +514,7 @@ def finetune(model: SpeechModel, data, config: FinetuneConfig = FinetuneConfig()
     for n, p in module.named_parameters():
         p.requires_grad_(flags.get(n, True))  # as the caller's model had them
     step = {"step": "finetune", "epochs": config.epochs if config.max_steps is None else round(trained.epoch, 4),
-            "clips": len({i for s in samples for i in s.clips}), "seconds": round(data_set.seconds, 2),
+            "clips": train_data.clip_count(i for s in samples for i in s.clips), "seconds": round(data_set.seconds, 2),
             "labels": "references" if labelled else "teacher", "teacher": teacher_spec,
             "soft_targets": samples[0].targets is not None, "train": config.train, "trainable": trained.trainable, "learning_rate": config.lr,
             "batch_size": config.batch_size, "samples": len(samples), "packed": model.family == "whisper" and config.pack,

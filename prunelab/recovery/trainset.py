@@ -6,6 +6,7 @@
 * :func:`whisper_samples`: Whisper's windows -- clips packed into 30 s (:func:`pack`; Whisper always reads 30 s, so a
   4 s clip alone is 87 % padding), their token sequences concatenated behind the decoder prompt ``transcribe``
   uses (:func:`prunelab.recovery.distill.decoder_prompt`);
+* :func:`windows`: unlabelled clips packed the same way before the teacher labels them (one transcript per window);
 * :func:`ctc_samples`: one sample per clip with its character labels (:func:`ctc_targets`).
 """
 from __future__ import annotations
@@ -39,13 +40,19 @@ class FinetuneError(PrunelabError):
 @dataclass
 class TrainingData:
     """Clips to train on: ``clips[i]`` ``[T_i]`` float32 at 16 kHz, named ``ids[i]``, said ``texts[i]`` (None:
-    no labels, the teacher gives them). ``notes``: what was skipped or split, for the person running it."""
+    no labels, the teacher gives them). ``notes``: what was skipped or split, for the person running it.
+    ``sizes``: for packed windows (:func:`windows`), how many clips each one holds (None: one each)."""
 
     clips: list[np.ndarray]
     ids: list[str]
     texts: list[str] | None
     source: str
     notes: list[str] = field(default_factory=list)
+    sizes: list[int] | None = None
+
+    def clip_count(self, items) -> int:
+        """How many of the original clips the items (indices) hold."""
+        return sum(1 if self.sizes is None else self.sizes[i] for i in set(items))
 
     @property
     def seconds(self) -> float:
@@ -210,6 +217,22 @@ def _whisper_tokens(model: SpeechModel, text: str) -> list[int]:
     return list(tokenizer.encode(" " + " ".join(text.split()), add_special_tokens=False)) if text.strip() else []
 
 
+def windows(data: TrainingData, *, seed: int = 0, packed: bool = True) -> TrainingData:
+    """Unlabelled clips as the 30 s windows Whisper will train on (``packed``: several clips, in a ``seed``-ed random
+    order, with :data:`GAP_S` of silence between them; else one clip each), so the teacher transcribes each window
+    once -- one encoder pass per window instead of one per clip -- and its transcript is the window's label."""
+    if not packed:
+        return data
+    order = np.random.default_rng(seed).permutation(len(data.clips)).tolist()
+    groups = pack([len(c) for c in data.clips], [0] * len(data.clips), order, max_samples=int(WINDOW_S * SAMPLE_RATE),
+                  max_tokens=1, gap=int(GAP_S * SAMPLE_RATE))
+    gap = np.zeros(int(GAP_S * SAMPLE_RATE), np.float32)
+    audio = [np.concatenate([part for i in g for part in ([gap, data.clips[i]] if i != g[0] else [data.clips[i]])])
+             for g in groups]
+    return TrainingData([a.astype(np.float32) for a in audio], ["+".join(data.ids[i] for i in g) for g in groups], None,
+                        data.source, list(data.notes), [len(g) for g in groups])
+
+
 def whisper_samples(model: SpeechModel, data: TrainingData, texts: list[str], *, seed: int = 0, packed: bool = True,
                     language: str = "en") -> tuple[list[Sample], list[str]]:
     """The windows Whisper trains on (``packed``: several clips in a ``seed``-ed random order per 30 s window; else
@@ -284,4 +307,4 @@ def ctc_frames(module: nn.Module, lengths: Tensor) -> Tensor:
 
 
 __all__ = ["FinetuneError", "GAP_S", "Sample", "TrainingData", "WINDOW_S", "ctc_frames", "ctc_samples", "ctc_targets",
-           "load_training_data", "pack", "whisper_samples"]
+           "load_training_data", "pack", "whisper_samples", "windows"]
