@@ -40,7 +40,7 @@ from ..progress import Progress
 from ..speech.audio import SAMPLE_RATE
 from ..speech_model import SpeechModel
 from .calibration import CalibrationSet, Window, load_calibration, pack_windows
-from .solve import DEFAULT_ALPHA, cluster_mean_columns, resolve_keys, ridge, ridge_masked
+from .solve import cluster_mean_columns, resolve_keys, ridge, ridge_masked
 from .statistics import STAGES, Collector, Site
 
 ENCODER_FRAME_SAMPLES = 320
