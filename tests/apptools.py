@@ -1,4 +1,5 @@
-"""What the app tests share: a free port, the app served on it, and a WAV writer for bad-input cases."""
+"""What the app tests share: a free port, the app served on it, a WAV writer for bad-input cases, and how the
+browser tests start Debian's Chromium."""
 from __future__ import annotations
 
 import contextlib
@@ -11,6 +12,12 @@ from typing import Iterator
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+
+CHROMIUM = "/usr/bin/chromium"
+"""Debian's Chromium (never a downloaded browser)."""
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+"""Headless flags of the browser tests: no sandbox (root in CI), no GPU, no background traffic."""
 
 
 def free_port() -> int:

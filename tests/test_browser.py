@@ -12,13 +12,10 @@ import os
 from pathlib import Path
 
 import pytest
-from apptools import serve
+from apptools import CHROMIUM, CHROMIUM_ARGS, serve
 
-CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 
 pytestmark = [
     pytest.mark.browser,

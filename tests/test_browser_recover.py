@@ -8,11 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
-from apptools import serve
+from apptools import CHROMIUM, CHROMIUM_ARGS, serve
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 
 pytestmark = [
     pytest.mark.browser,

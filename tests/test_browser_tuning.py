@@ -21,12 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from apptools import serve, write_wav
+from apptools import CHROMIUM, CHROMIUM_ARGS, serve, write_wav
 
-CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 
 pytestmark = [
     pytest.mark.browser,
