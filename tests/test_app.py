@@ -341,9 +341,10 @@ def test_handler_figures_show_the_sessions_model_and_plan():
 
 HEAVY_ENDPOINTS = {"load_model", "auto_allocate", "sensitivity", "compress", "download_model", "inspect_layer",
                    "transcribe", "how_it_works", "evaluate_plan", "measured_sensitivity",
-                   "reference_points"}
+                   "reference_points", "repair", "finetune", "repair_view"}
+# cancel_finetune must not wait behind the fine-tune it cancels in the heavy queue
 LIGHT_ENDPOINTS = {"set_all_sliders", "upload_plan", "download_plan", "pick_example", "restore_plan",
-                   "download_history"}
+                   "download_history", "cancel_finetune"}
 
 
 def test_example_clips_play_when_the_app_is_started_from_another_directory(tmp_path, monkeypatch):
@@ -375,7 +376,7 @@ def test_cpu_heavy_events_run_one_at_a_time_in_one_queue():
     # the private triggers of heavy handlers (model dropdown, page load, tab select, slider release) too
     heavy_handlers = {named[n].name for n in HEAVY_ENDPOINTS}
     private = [fn for fn in demo.fns.values() if fn.api_visibility == "private" and fn.name in heavy_handlers]
-    assert len(private) == 7  # on_load x2, on_inspect x2, on_how x3
+    assert len(private) == 10  # on_load x2, on_inspect x2, on_how x3, on_repair_view x3
     for fn in private:
         assert (fn.concurrency_id, fn.concurrency_limit) == ("heavy", 1), fn.name
 

@@ -330,7 +330,7 @@ def test_listen_example_wer_and_errors_leave_no_stale_results(page, tmp_path):
 def test_narrow_screen_shows_every_tab_name_and_whole_dropdown_texts(browser, tiny_url):
     with open_page(browser, tiny_url, width=420, height=900) as page:
         page.locator(".pl-layer-slider").first.wait_for()
-        for name in ("Compress", "See what changed", "Listen & compare", "Tuning history", "How it works"):
+        for name in ("Compress", "See what changed", "Listen & compare", "Recover", "Tuning history", "How it works"):
             tab = page.get_by_role("tab", name=name)
             assert tab.is_visible(), name  # not folded into an overflow menu
             box = tab.bounding_box()

@@ -47,12 +47,13 @@ footer { display: none !important; }
 .pl-k-inputs input[type=range] { flex: 1; min-width: 0; accent-color: var(--color-accent); }
 .pl-k-inputs input[type=number] { width: 5.5em; }
 .pl-info { color: var(--body-text-color-subdued); font-size: 0.85em; }
-/* narrow screens (phones, ~420 px): the four tab names fit on one line, dropdown texts wrap */
+/* narrow screens (phones, ~420 px): the six tab names wrap onto two rows rather than clip, dropdown texts wrap */
 @media (max-width: 600px) {
   .gradio-container { padding-left: 4px !important; padding-right: 4px !important; }
+  .tab-container { flex-wrap: wrap !important; height: auto !important; }
   .tab-container button { font-size: 12px !important; padding: 2px 4px !important; min-width: 0 !important;
                           white-space: normal !important; line-height: 1.15 !important; height: auto !important;
-                          flex: 1 1 0 !important; text-align: center; overflow: visible !important; }
+                          flex: 1 1 auto !important; text-align: center; overflow: visible !important; }
   .wrap-inner input, .secondary-wrap input, input[role=listbox] { font-size: 13px !important; }
 }
 """
