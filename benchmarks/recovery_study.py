@@ -3,6 +3,7 @@
     python benchmarks/recovery_study.py r1        # round R1 on the tune clips (choice rows first)
     python benchmarks/recovery_study.py choose    # the fixed rule, on R1 tune rows only -> recovery_choice.json
     python benchmarks/recovery_study.py r2        # round R2 on test5 + real-test, once, in priority order
+    python benchmarks/recovery_study.py finetune  # round R2's fine-tuned rows (targets b, c), after r2
     python benchmarks/recovery_study.py report    # markdown tables of every row measured
 
 Protocol (written into WER_STUDY.md before R1 ran):
@@ -14,6 +15,12 @@ Protocol (written into WER_STUDY.md before R1 ran):
   WER at 0.5 is lowest among those removing >= 20 % of all parameters at 0.5 (none: the one removing most, and the
   target is missed); ties by params_removed.
 * R2 (report once, ``benchmarks/clips/test5``, made after the choice, and ``benchmarks/clips/real-test``): ``r2_jobs``.
+* Fine-tune (``finetune``, fixed before any fine-tuned row was measured, not tuned on any clip): the bundled
+  calibration set (65 unlabelled clips, never test clips) with distillation from the original model, 3 epochs,
+  ``FinetuneConfig(batch_size=2)`` (the library's defaults otherwise: train the compressed layers, lr 1e-4, packed
+  30 s windows; batch 2 rather than 8 so the ~11 windows give more than two optimizer steps an epoch). Rows:
+  the chosen family at 0.5 after repair + fine-tune (target b), and the paper's k-means vs structured magnitude at
+  encoder-fc1 30 %, each fine-tuned straight from the data-free model as in the paper (target c).
 * One row per measurement (set, setting, stage before/after repair, calibration clips), appended to
   ``benchmarks/recovery_study.jsonl`` as soon as it is measured; a rerun skips what is there (resumable).
   Repaired models are kept under ``$RECOVERY_CACHE`` (default /tmp/prunelab-recovery) so R2 reuses R1's repairs
@@ -34,6 +41,7 @@ sys.path.insert(0, str(HERE.parent))
 from prunelab import CompressionConfig, compress, load_model, save_compressed, wer  # noqa: E402
 from prunelab.compression import LayerCache  # noqa: E402
 from prunelab.recovery.calibration import load_calibration  # noqa: E402
+from prunelab.recovery.finetune import FinetuneConfig, finetune  # noqa: E402
 from prunelab.recovery.repair import RepairConfig, repair  # noqa: E402
 from prunelab.speech.data import load_eval_set  # noqa: E402
 from prunelab.speech.transcribe import transcribe_batch  # noqa: E402
@@ -135,42 +143,52 @@ class Runner:
                   f"  removed {row['params_removed']:6.2%}  (repair {row.get('repair_s', 0):.0f} s, "
                   f"transcribe {row['transcribe_s']:.0f} s)", flush=True)
 
+    def compressed(self, s: dict) -> tuple:
+        """The data-free model of a setting and its row fields (params_removed, compress_s)."""
+        t0 = time.perf_counter()
+        small = compress(self.model, CompressionConfig(method=s["method"], sparsity=s["sparsity"], preset=s["preset"],
+                                                       units=s["units"], allocate=s["allocate"]), cache=self.cache)
+        base = dict(params_removed=small.compression["params_removed"], compress_s=round(time.perf_counter() - t0, 1))
+        print(f"  compressed {s['label']} in {base['compress_s']:.0f} s", flush=True)
+        return small, base
+
+    def repaired(self, s: dict, small, calib: int) -> tuple:
+        """The repaired model (from the cache, or repaired now and cached) and its record."""
+        folder = CACHE / slug(s, calib)
+        if (folder / "record.json").exists():
+            try:
+                return load_model(str(folder / "model")), json.loads((folder / "record.json").read_text())
+            except Exception as e:  # a broken cache: repair again
+                print(f"  cache {folder} unusable ({e}); repairing again", flush=True)
+        fixed = repair(small, self.model, load_calibration(None, limit=calib), RepairConfig())
+        record = fixed.compression["recovery"][-1]
+        try:
+            CACHE.mkdir(parents=True, exist_ok=True)
+            save_compressed(fixed, folder / "model")
+            (folder / "record.json").write_text(json.dumps(record))
+        except Exception as e:
+            print(f"  could not cache {folder}: {e}", flush=True)
+        return fixed, record
+
+    def model_at(self, s: dict, stage: str, calib: int):
+        """The model of a setting at ``stage`` "before" (data-free) or "after" (repaired with ``calib`` clips)."""
+        small, _ = self.compressed(s)
+        return small if stage == "before" else self.repaired(s, small, calib)[0]
+
     def run(self, s: dict, stages: tuple[str, ...], calib: int = 64) -> None:
         if not any(self.todo(s, st, calib) for st in stages):
             return
         if s["method"] == "none":
             self.measure(s, self.model, "before", 0, dict(params_removed=0.0, compress_s=0.0))
             return
-        t0 = time.perf_counter()
-        small = compress(self.model, CompressionConfig(method=s["method"], sparsity=s["sparsity"], preset=s["preset"],
-                                                       units=s["units"], allocate=s["allocate"]), cache=self.cache)
-        base = dict(params_removed=small.compression["params_removed"], compress_s=round(time.perf_counter() - t0, 1))
-        print(f"  compressed {s['label']} in {base['compress_s']:.0f} s", flush=True)
+        small, base = self.compressed(s)
         for stage in stages:
             if not self.todo(s, stage, calib):
                 continue
             if stage == "before":
                 self.measure(s, small, stage, calib, base)
                 continue
-            folder = CACHE / slug(s, calib)
-            record = None
-            if (folder / "record.json").exists():
-                try:
-                    fixed = load_model(str(folder / "model"))
-                    record = json.loads((folder / "record.json").read_text())
-                except Exception as e:  # a broken cache: repair again
-                    print(f"  cache {folder} unusable ({e}); repairing again", flush=True)
-                    record = None
-            if record is None:
-                calibration = load_calibration(None, limit=calib)
-                fixed = repair(small, self.model, calibration, RepairConfig())
-                record = fixed.compression["recovery"][-1]
-                try:
-                    CACHE.mkdir(parents=True, exist_ok=True)
-                    save_compressed(fixed, folder / "model")
-                    (folder / "record.json").write_text(json.dumps(record))
-                except Exception as e:
-                    print(f"  could not cache {folder}: {e}", flush=True)
+            fixed, record = self.repaired(s, small, calib)
             extra = dict(base, repair_s=record["time_s"], calib_seconds=record["seconds"], alpha=record["alpha"],
                          calib_source=record["calibration"], calib_clips_used=record["clips"])
             self.measure(s, fixed, stage, calib, extra)
@@ -234,33 +252,70 @@ def cmd_r2(_: argparse.Namespace) -> None:
         runner.run(s, stages, calib)
 
 
+FINETUNE = FinetuneConfig(epochs=3, batch_size=2)
+"""The one fine-tune setting of the study (see the module doc: fixed before measuring)."""
+
+
+def finetune_jobs() -> list[tuple[dict, str]]:
+    """(spec, start): start "after" = from the repaired model (64 calibration clips), "before" = the data-free one."""
+    chosen = json.loads(CHOICE.read_text())["family"]
+    return [(family(chosen, 0.5), "after"), (PAPER("kmeans", 0.3), "before"), (PAPER("magnitude", 0.3), "before")]
+
+
+def cmd_finetune(_: argparse.Namespace) -> None:
+    runner = Runner("R2", ["test5", "real-test"])
+    data = HERE.parent / "prunelab" / "data" / "calibration"
+    for s, start in finetune_jobs():
+        stage = "repaired+finetuned" if start == "after" else "finetuned"
+        if not runner.todo(s, stage, 64):
+            continue
+        small = runner.model_at(s, start, 64)
+        t0 = time.perf_counter()
+        tuned = finetune(small, str(data), FINETUNE, teacher=runner.model)
+        record = tuned.compression["recovery"][-1]
+        seconds = time.perf_counter() - t0
+        print(f"  fine-tuned {s['label']} from {start} in {seconds:.0f} s", flush=True)
+        extra = dict(params_removed=small.compression["params_removed"], finetune_s=round(seconds, 1),
+                     finetune_record=record, start=start)
+        runner.measure(s, tuned, stage, 64, extra)
+
+
+STAGES = ("before", "after", "finetuned", "repaired+finetuned")
+HEADS = {"before": "data-free", "after": "repaired", "finetuned": "fine-tuned", "repaired+finetuned": "repaired + fine-tuned"}
+
+
 def cmd_report(_: argparse.Namespace) -> None:
+    """Markdown tables: one row per (setting, calibration clips), WER per set and stage that was measured."""
     rows = load_rows()
     for rnd, sets in (("R1", ["tune"]), ("R2", ["test5", "real-test"])):
         mine = [r for r in rows if r["round"] == rnd and r["stage"] != "compressed"]
         if not mine:
             continue
+        stages = [st for st in STAGES if any(r["stage"] == st for r in mine)]
         order: dict[tuple, dict] = {}
         for r in mine:
-            order.setdefault((r["label"], r["calib_clips"] if r["stage"] == "after" else 64), {})[(r["set"], r["stage"])] = r
+            order.setdefault((r["label"], r["calib_clips"] if r["stage"] != "before" else 64), {})[(r["set"], r["stage"])] = r
         print(f"\n{rnd}\n")
-        head = " | ".join(f"{n} {st}" for n in sets for st in ("before", "after"))
-        print(f"| setting | params removed | calibration | {head} | repair s |")
-        print("|---|---|---|" + "---|" * (2 * len(sets)) + "---|")
+        head = " | ".join(f"{n} {HEADS[st]}" for n in sets for st in stages)
+        print(f"| setting | params removed | calibration | {head} | repair s | fine-tune s |")
+        print("|---|---|---|" + "---|" * (len(sets) * len(stages)) + "---|---|")
         for (label, calib), cells in order.items():
             any_row = next(iter(cells.values()))
             after = [c for (n, st), c in cells.items() if st == "after"]
+            tuned = [c for (n, st), c in cells.items() if "finetuned" in st]
             cal = (f"{calib} clips, {after[0]['calib_seconds']:.0f} s" if after else "–") if label != "uncompressed" else "–"
             vals = " | ".join(f"{100 * cells[(n, st)]['wer']:.1f}" if (n, st) in cells else "–"
-                              for n in sets for st in ("before", "after"))
+                              for n in sets for st in stages)
             rep = f"{after[0]['repair_s']:.0f}" if after else "–"
-            print(f"| {label} | {100 * any_row['params_removed']:.2f} % | {cal} | {vals} | {rep} |")
+            fin = f"{tuned[0]['finetune_s']:.0f}" if tuned else "–"
+            print(f"| {label} | {100 * any_row['params_removed']:.2f} % | {cal} | {vals} | {rep} | {fin} |")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name, fn in (("params", cmd_params), ("r1", cmd_r1), ("choose", cmd_choose), ("r2", cmd_r2), ("report", cmd_report)):
+    for name, fn in (("params", cmd_params), ("r1", cmd_r1), ("choose", cmd_choose), ("r2", cmd_r2), ("finetune", cmd_finetune),
+                     ("report", cmd_report)):
         sub.add_parser(name).set_defaults(func=fn)
     args = p.parse_args()
     args.func(args)
