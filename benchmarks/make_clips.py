@@ -413,11 +413,66 @@ TEST5_SENTENCES = [
     "The traveller asked a stranger for directions to the station.",
 ]
 
+# test6 (recovery study, round R3): a FRESH test set written after R3's choice on tune (recovery_choice_r3.json) was
+# fixed in code and before any model transcribed it; R3 reports on it once. Same voices as test5, new sentences.
+TEST6_VOICES = list(TEST5_VOICES)
+TEST6_SENTENCES = [
+    "The carpenter sanded the edge of the wooden table smooth.",
+    "A pair of herons waded through the shallow marsh.",
+    "The conductor raised his baton and the orchestra fell silent.",
+    "My cousin forgot his keys at the swimming pool.",
+    "The blacksmith hammered the glowing iron into a horseshoe.",
+    "Thick fog rolled in from the harbour before sunrise.",
+    "The gardener trimmed the hedge into the shape of a bird.",
+    "Our teacher drew a triangle on the blackboard with chalk.",
+    "The hotel porter carried our suitcases up the narrow stairs.",
+    "A beetle crawled slowly across the warm stone step.",
+    "The chef sliced the onions and tossed them into the pan.",
+    "The sailors sang loudly as they hoisted the main sail.",
+    "She found an old letter hidden inside the piano stool.",
+    "The farmer drove his tractor through the muddy field.",
+    "A rainbow appeared over the hills after the storm.",
+    "The librarian asked the boys to lower their voices.",
+    "The potter shaped a tall vase on his spinning wheel.",
+    "Fresh bread and honey were waiting on the breakfast table.",
+    "The referee blew his whistle and pointed to the corner.",
+    "A lonely lighthouse stood at the end of the pier.",
+    "The architect unrolled the plans for the new library.",
+    "The cat dozed in a patch of afternoon sunlight.",
+    "The violinist tuned her strings before the concert began.",
+    "Snow covered the rooftops of the sleepy mountain village.",
+    "The grocer stacked the oranges in a neat pyramid.",
+    "The campers gathered dry twigs to start a small fire.",
+    "An ambulance raced past with its siren wailing.",
+    "The tourists photographed the ancient castle walls.",
+    "The shepherd counted his sheep as they passed the gate.",
+    "A strong current pulled the canoe toward the rapids.",
+    "The girl painted a portrait of her grandfather in oils.",
+    "The bakery on the corner sells the best apple pies.",
+    "The astronomer pointed the telescope at the bright planet.",
+    "The ferry left the harbour exactly on time this morning.",
+    "Crickets chirped in the long grass beside the path.",
+    "The printer jammed halfway through the long report.",
+    "The swimmer dived from the high board into the pool.",
+    "The old map showed a path through the marshes.",
+    "The lawyer read the contract aloud to her client.",
+    "A hedgehog shuffled under the fallen leaves at dusk.",
+    "The brothers repaired the fence after the winter storms.",
+    "The market stalls were full of ripe plums and cherries.",
+    "The singer bowed as the audience clapped and cheered.",
+    "Heavy clouds gathered over the valley by noon.",
+    "The mayor opened the new bridge with a pair of scissors.",
+    "A little boy flew a paper aeroplane across the classroom.",
+    "The watchmaker replaced the tiny spring with tweezers.",
+    "The river flooded the meadow after a week of rain.",
+]
+
 
 CLIP_SETS: dict[str, tuple[list[str], list[str]]] = {
     "tune": (TUNE_VOICES, TUNE_SENTENCES), "test": (TEST_VOICES, TEST_SENTENCES),
     "test2": (TEST2_VOICES, TEST2_SENTENCES), "test3": (TEST3_VOICES, TEST3_SENTENCES),
-    "test4": (TEST4_VOICES, TEST4_SENTENCES), "test5": (TEST5_VOICES, TEST5_SENTENCES)}
+    "test4": (TEST4_VOICES, TEST4_SENTENCES), "test5": (TEST5_VOICES, TEST5_SENTENCES),
+    "test6": (TEST6_VOICES, TEST6_SENTENCES)}
 """Every clip set: its voices and sentences (a new set is one entry here, its README role and its lists)."""
 
 ALL_SENTENCES = [s for _, sentences in CLIP_SETS.values() for s in sentences]
@@ -514,7 +569,11 @@ def write_readme(name: str, voices: list[str], n: int) -> None:
                      "`benchmarks/recovery_study.py` reports on these clips once. New sentences, disjoint also from "
                      "the bundled calibration set's texts (`benchmarks/clips/calib-texts.json`); new variants (flite "
                      "rms at speed 1.1, espeak en-gb+f4 with white noise at 25 dB SNR, flite slt pitched up 100 cents, "
-                     "espeak en-us+m5 at speed 0.9)."}[name]
+                     "espeak en-us+m5 at speed 0.9).",
+            "test6": "FRESH TEST set (recovery study), made after round R3's choice on tune "
+                     "(`benchmarks/recovery_choice_r3.json`) and before any model transcribed it; round R3 of "
+                     "`benchmarks/recovery_study.py` (`r3test`) reports on these clips once. New sentences, disjoint "
+                     "also from the bundled calibration set's texts; the voices of test5."}[name]
     lines = [f"# Evaluation clips: {name}", "", role, "",
              f"{n} clips, {len(voices)} voices x {PER_VOICE} sentences, every clip a different sentence "
              "(the sentences of every set (" + ", ".join(CLIP_SETS) + ") are disjoint from each other and from `benchmarks/data`, `assets/`, "

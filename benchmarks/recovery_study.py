@@ -20,7 +20,9 @@ Protocol (written into WER_STUDY.md before R1 ran):
   ``FinetuneConfig(batch_size=2)`` (the library's defaults otherwise: train the compressed layers, lr 1e-4, packed
   30 s windows; batch 2 rather than 8 so the ~11 windows give more than two optimizer steps an epoch). Rows:
   the chosen family at 0.5 after repair + fine-tune (target b), and the paper's k-means vs structured magnitude at
-  encoder-fc1 30 %, each fine-tuned straight from the data-free model as in the paper (target c).
+  encoder-fc1 30 %, each fine-tuned straight from the data-free model as in the paper (target c); then
+  ``recommended`` 0.3 after repair + fine-tune. This list was written after the first R2 repaired rows were seen
+  (the chosen family stayed broken) and before any fine-tuned row.
 * One row per measurement (set, setting, stage before/after repair, calibration clips), appended to
   ``benchmarks/recovery_study.jsonl`` as soon as it is measured; a rerun skips what is there (resumable).
   Repaired models are kept under ``$RECOVERY_CACHE`` (default /tmp/prunelab-recovery) so R2 reuses R1's repairs
@@ -259,7 +261,8 @@ FINETUNE = FinetuneConfig(epochs=3, batch_size=2)
 def finetune_jobs() -> list[tuple[dict, str]]:
     """(spec, start): start "after" = from the repaired model (64 calibration clips), "before" = the data-free one."""
     chosen = json.loads(CHOICE.read_text())["family"]
-    return [(family(chosen, 0.5), "after"), (PAPER("kmeans", 0.3), "before"), (PAPER("magnitude", 0.3), "before")]
+    return [(family(chosen, 0.5), "after"), (PAPER("kmeans", 0.3), "before"), (PAPER("magnitude", 0.3), "before"),
+            (RECOMMENDED(0.3), "after")]
 
 
 def cmd_finetune(_: argparse.Namespace) -> None:
@@ -284,10 +287,67 @@ STAGES = ("before", "after", "finetuned", "repaired+finetuned")
 HEADS = {"before": "data-free", "after": "repaired", "finetuned": "fine-tuned", "repaired+finetuned": "repaired + fine-tuned"}
 
 
+# Round R3 (written after R2 showed the R1 choice broken after repair; before any R3 row): the FFN neurons only
+# (encoder + decoder fc1, the unit repair restored best in R2), sparsity axis scaled by R3_SCALE so that
+# --sparsities 0.1..0.5 reach 0.6 of the FFN neurons (20.8 % of all parameters).
+R3_SCALE = 1.2
+R3_FAMILIES = {"predictive fc1 auto": ("predictive", "fc1", "foldable", "auto"),
+               "kmeans fc1 uniform": ("kmeans", "fc1", "foldable", "uniform")}
+CHOICE3 = HERE / "recovery_choice_r3.json"
+
+
+def family3(name: str, s: float) -> dict:
+    m, p, u, a = R3_FAMILIES[name]
+    return spec(m, p, round(s * R3_SCALE, 4), u, a)
+
+
+def cmd_r3(_: argparse.Namespace) -> None:
+    """R3 on the tune clips: each R3 family at the top of the axis (0.5 -> 0.6), after repair (64 clips)."""
+    runner = Runner("R3", ["tune"])
+    for name in R3_FAMILIES:
+        runner.run(family3(name, 0.5), ("after",), 64)
+
+
+def cmd_choose3(_: argparse.Namespace) -> None:
+    """R3's rule, on R3 tune rows only: the family with the lowest repaired tune WER at the top (ties: more removed)."""
+    rows = [r for r in load_rows() if r["round"] == "R3" and r["set"] == "tune" and r["stage"] == "after"]
+    at = {}
+    for name in R3_FAMILIES:
+        got = [r for r in rows if r["label"] == family3(name, 0.5)["label"]]
+        if not got:
+            sys.exit(f"R3 row not measured yet: {name}")
+        at[name] = dict(params_removed=got[0]["params_removed"], repaired_tune_wer=got[0]["wer"])
+    chosen = min(at, key=lambda n: (at[n]["repaired_tune_wer"], -at[n]["params_removed"]))
+    choice = {"rule": "R3: the FFN-neuron family with the lowest repaired tune WER at the top of the axis "
+                      "(sparsity 0.5 x 1.2), ties by params_removed", "scale": R3_SCALE, "at_top": at,
+              "family": chosen, "spec": R3_FAMILIES[chosen]}
+    CHOICE3.write_text(json.dumps(choice, indent=2) + "\n")
+    print(json.dumps(choice, indent=2))
+
+
+def cmd_r3test(_: argparse.Namespace) -> None:
+    """R3's report, once, on test6 (made after the R3 choice) and real-test: the chosen family at 0.3 and 0.5 of
+    the axis before / after repair, and at 0.5 after repair + the study's fine-tune."""
+    chosen = json.loads(CHOICE3.read_text())["family"]
+    runner = Runner("R3", ["test6", "real-test"])
+    runner.run(UNCOMPRESSED, ("before",))
+    for s in (0.5, 0.3):
+        runner.run(family3(chosen, s), ("after", "before"), 64)
+    top = family3(chosen, 0.5)
+    if runner.todo(top, "repaired+finetuned", 64):
+        small = runner.model_at(top, "after", 64)
+        t0 = time.perf_counter()
+        tuned = finetune(small, str(HERE.parent / "prunelab" / "data" / "calibration"), FINETUNE, teacher=runner.model)
+        seconds = time.perf_counter() - t0
+        runner.measure(top, tuned, "repaired+finetuned", 64,
+                       dict(params_removed=small.compression["params_removed"], finetune_s=round(seconds, 1),
+                            finetune_record=tuned.compression["recovery"][-1], start="after"))
+
+
 def cmd_report(_: argparse.Namespace) -> None:
     """Markdown tables: one row per (setting, calibration clips), WER per set and stage that was measured."""
     rows = load_rows()
-    for rnd, sets in (("R1", ["tune"]), ("R2", ["test5", "real-test"])):
+    for rnd, sets in (("R1", ["tune"]), ("R2", ["test5", "real-test"]), ("R3", ["tune", "test6", "real-test"])):
         mine = [r for r in rows if r["round"] == rnd and r["stage"] != "compressed"]
         if not mine:
             continue
@@ -315,7 +375,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     for name, fn in (("params", cmd_params), ("r1", cmd_r1), ("choose", cmd_choose), ("r2", cmd_r2), ("finetune", cmd_finetune),
-                     ("report", cmd_report)):
+                     ("r3", cmd_r3), ("choose3", cmd_choose3), ("r3test", cmd_r3test), ("report", cmd_report)):
         sub.add_parser(name).set_defaults(func=fn)
     args = p.parse_args()
     args.func(args)

@@ -54,12 +54,15 @@ uncompressed 8.6 %). One clip a window (``pack=False``) beat packed windows ther
 model is used on single padded clips, and its statistics should come from the same."""
 
 
-RECOMMENDED_REPAIRED = {"method": "kmeans", "allocate": "uniform", "preset": "foldable", "units": "foldable"}
-"""What ``recommended`` stands for when a calibration set is given (``prunelab eval --calibration``): the paper's
-k-means of every foldable unit (FFN neurons, attention value and query/key dims per head), then repair. Chosen by
-the rule of benchmarks/WER_STUDY.md's recovery section, fixed before round R1 (benchmarks/recovery_choice.json): the
-only family that removes >= 20 % of all parameters at sparsity 0.5 (30.4 %; the encoder+decoder FFN fold 17.4 %), so
-``--sparsities 0.1,...,0.5`` spans 6-30 % of the parameters."""
+RECOMMENDED_REPAIRED = {"method": "predictive", "allocate": "auto", "preset": "fc1", "units": "foldable", "scale": 1.2}
+"""What ``recommended`` stands for when a calibration set is given (``prunelab eval --calibration``): the predictive
+fold of the FFN neurons of encoder and decoder (foldable units, sparsity spread by ``auto``), then repair; its
+sparsity axis is scaled by 1.2 (``--sparsities 0.1,...,0.5`` fold 12-60 % of the FFN neurons, 4.2-20.8 % of all
+parameters). Chosen by round R3 of benchmarks/WER_STUDY.md's recovery section (benchmarks/recovery_choice_r3.json) on
+tune clips only, after round R2 had shown R1's choice (k-means of every foldable unit, chosen on size) broken after
+repair on fresh clips (340 % WER at 30 % removed); R3's own report is on test6, made after that choice. At the top of
+the axis both R3 families were far from the uncompressed model on tune (174 % vs 415 % WER): it is the less broken
+choice, not a good one (WER_STUDY.md)."""
 
 
 class RecoveryError(PrunelabError):

@@ -134,7 +134,8 @@ def grid(
     ``allocate`` / ``units``: ``None`` = uniform / channels, except for ``recommended`` (its own settings).
     ``vocabulary``: decoder tokens every compressed cell keeps (:mod:`prunelab.compression.vocabulary`).
     ``recovery``: the label of the recovery step every compressed cell gets (rows with and without it differ).
-    ``recommended``: what ``recommended`` stands for (``method``, ``allocate``, ``units``) where not the data-free
+    ``recommended``: what ``recommended`` stands for (``method``, ``allocate``, ``units``, optionally ``scale``: its
+    sparsities are the asked ones times ``scale``) where not the data-free
     :data:`~prunelab.compression.config.RECOMMENDED` (``prunelab eval --calibration`` passes the repaired one).
     """
     check_script(vocabulary)
@@ -147,11 +148,14 @@ def grid(
         for method in methods:
             resolved, alloc = resolve_method(method, allocate)
             unit = resolve_units(method, units)
+            scale = 1.0
             if method == "recommended" and recommended:
                 resolved, alloc = recommended["method"], allocate or recommended["allocate"]
                 unit = units or recommended["units"]
+                scale = recommended.get("scale", 1.0)
             for s in sparsities:
-                cells.append(Cell(method, float(s), preset, resolved, alloc, unit, vocabulary, recovery))
+                cells.append(Cell(method, round(float(s) * scale, 6), preset, resolved, alloc, unit, vocabulary,
+                                  recovery))
     unique = {c.key: c for c in reversed(cells)}  # keep the first of equal cells
     return [c for c in cells if unique[c.key] is c]
 
