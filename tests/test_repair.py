@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from prunelab import CompressionConfig, compress, load_model, save_compressed
+from prunelab import CompressionConfig, compress, find_layers, load_model, save_compressed
 from prunelab.recovery.calibration import CalibrationError, load_calibration, pack_windows
 from prunelab.recovery.repair import RecoveryError, RepairConfig, repair
 from prunelab.recovery.solve import resolve_keys
@@ -253,3 +253,27 @@ def test_cli_compress_and_eval_repair_with_calibration_and_refuse_bad_audio_firs
                    "--sparsities", "0.5", "--preset", "encoder-fc1", "--calibration", str(cal)])
     out = capsys.readouterr().out
     assert rc == 0 and "kmeans +repair 2 clips" in out
+
+
+def test_recommended_with_calibration_reaches_a_fifth_of_whisper_base_at_the_top_of_its_axis():
+    """Issue 25 item 6: ``prunelab eval --methods recommended --sparsities 0.1,...,0.5 --calibration DIR`` must
+    remove >= 20 % of all parameters at 0.5. The grid cell is the repaired recommendation at 0.5 x its scale; the
+    parameters that cell's FFN fold removes are counted here from the layer shapes of Whisper-base (each of the
+    C - K dropped neurons: an fc1 row with its bias and an fc2 column), uniform over the selected layers."""
+    from prunelab.compression.plan import Plan
+    from prunelab.models.shapes import build_random, parameter_count
+    from prunelab.recovery.repair import RECOMMENDED_REPAIRED
+    from prunelab.speech.evaluate import grid
+
+    top = grid(["recommended"], [0.1, 0.5], [RECOMMENDED_REPAIRED["preset"]], recommended=RECOMMENDED_REPAIRED)[-1]
+    assert (top.resolved, top.allocate, top.units) == ("predictive", "auto", "foldable")
+    assert top.sparsity == pytest.approx(0.5 * RECOMMENDED_REPAIRED["scale"])
+    model = build_random("whisper-base")
+    layers = find_layers(model.model)
+    plan = Plan.from_sparsity(layers, top.sparsity, top.preset)
+    removed = 0
+    for layer, k in plan.active(layers):
+        assert layer.kind == "fc1"
+        fc2 = model.model.get_submodule(layer.partner)
+        removed += (layer.out_features - k) * (layer.in_features + 1 + fc2.out_features)
+    assert removed / parameter_count("whisper-base") >= 0.20
