@@ -35,7 +35,9 @@ def page():
 
 
 def _step(page) -> str:
-    return page.locator("#pl-step").inner_text()
+    """The step line's own text: the markdown, not Gradio's status tracker beside it (whose timer, "0.0s", stays in
+    the element's text for a moment while the tab's select event runs, even with its progress hidden)."""
+    return page.locator('#pl-step [data-testid="markdown"]').inner_text()
 
 
 def test_repair_then_compress_again_goes_back_to_compressed(page, tmp_path):
