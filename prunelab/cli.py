@@ -122,6 +122,9 @@ def cmd_compress(args: argparse.Namespace) -> int:
     from .models.saved import check_output_folder, save_compressed
     from .report.size import format_size_table, size_report
 
+    asked = args.method
+    if asked == "recommended" and getattr(args, "calibration", None) and args.plan is None:
+        args = _repaired_recommended(args)
     config = _config(args)
     check_output_folder(args.out)  # before the work: a folder that cannot be written is said at once
     calibration = _calibration(args)  # likewise: unusable calibration audio is said before loading the model
@@ -142,7 +145,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
         print(describe(small.compression["recovery"][-1]))
     out = save_compressed(small, args.out)
     alloc = "plan" if config.plan is not None else config.allocate
-    label = f"recommended = {config.method}" if args.method == "recommended" else config.method
+    label = f"recommended = {config.method}" if asked == "recommended" else config.method
     print(f"method {label}, allocation {alloc}, units {config.units}: sparsity over compressible parameters "
           f"{small.compression['sparsity']:.1%} (the plan's K, before folding), "
           f"{small.compression['params_removed']:.2%} of all parameters removed")
@@ -151,6 +154,27 @@ def cmd_compress(args: argparse.Namespace) -> int:
     print(format_size_table(before, size_report(small)))
     print(f"saved to {out}")
     return 0
+
+
+def _repaired_recommended(args: argparse.Namespace) -> argparse.Namespace:
+    """``compress --method recommended --calibration``: the repaired setting chosen on tune clips
+    (:data:`~prunelab.recovery.repair.RECOMMENDED_REPAIRED`, as ``eval`` uses it): its method, and its preset, units
+    and allocation where not given; --sparsity times its scale (0.5 -> 0.6 of the FFN neurons). A copy of ``args``."""
+    from .recovery.repair import RECOMMENDED_REPAIRED as rec
+
+    scale = rec.get("scale", 1.0)
+    sparsity = None if args.sparsity is None else round(args.sparsity * scale, 6)
+    if sparsity is not None and not 0.0 <= sparsity < 1.0:
+        raise PrunelabError(f"--method recommended with --calibration scales --sparsity by {scale:g} (its axis: 0.5 "
+                            f"removes {0.5 * scale:.0%} of the FFN neurons); {args.sparsity:g} gives {sparsity:g}. "
+                            f"Give a sparsity below {1 / scale:.2f}.")
+    out = argparse.Namespace(**vars(args))
+    out.method, out.sparsity = rec["method"], sparsity
+    out.preset, out.units = args.preset or rec["preset"], args.units or rec["units"]
+    out.allocate = args.allocate or rec["allocate"]
+    _log(f"recommended with calibration = {out.method} {out.preset}/{out.units} allocate {out.allocate}, "
+         f"sparsity {args.sparsity:g} x {scale:g} = {sparsity:g} of the selected layers")
+    return out
 
 
 def _calibration(args: argparse.Namespace):
@@ -356,8 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--calibration", metavar="DIR", default=None,
                         help="after compressing, repair the model on this unlabeled audio (a folder, or 'bundled' for "
                              "the calibration set shipped with prunelab): fc2 / out_proj / k_proj re-solved so each "
-                             "sublayer gives what the original gives (no training; seconds to a minute). Without it, "
-                             "compression stays data-free")
+                             "sublayer gives what the original gives (no training; seconds to a minute). With it, "
+                             "--method recommended means the repaired setting chosen on tune clips (predictive FFN "
+                             "neurons of encoder and decoder, auto, sparsity x 1.2). Without it, compression stays "
+                             "data-free")
         sp.add_argument("--calibration-clips", type=int, default=None, metavar="N",
                         help="use the first N calibration clips (default all)")
         sp.add_argument("--alpha", type=float, default=_default_alpha(),

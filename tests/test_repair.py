@@ -277,3 +277,32 @@ def test_recommended_with_calibration_reaches_a_fifth_of_whisper_base_at_the_top
         fc2 = model.model.get_submodule(layer.partner)
         removed += (layer.out_features - k) * (layer.in_features + 1 + fc2.out_features)
     assert removed / parameter_count("whisper-base") >= 0.20
+
+
+def test_cli_compress_recommended_with_calibration_is_the_repaired_setting_on_its_axis(tmp_path, capsys):
+    """``compress --method recommended --calibration`` means what ``eval`` means by it: the repaired setting
+    (RECOMMENDED_REPAIRED: predictive FFN neurons of encoder + decoder, auto) at --sparsity x its scale; a sparsity
+    the scale would push to 1 or beyond is refused before any work."""
+    from prunelab import cli
+    from prunelab.recovery.repair import RECOMMENDED_REPAIRED
+
+    cal = tmp_path / "cal"
+    cal.mkdir()
+    for i, clip in enumerate(CLIPS[:2]):
+        sf.write(cal / f"c{i}.wav", clip, SR)
+    rc = cli.main(["compress", "--model", "tiny:whisper", "--method", "recommended", "--sparsity", "0.5",
+                   "--calibration", str(cal), "--out", str(tmp_path / "out")])
+    assert rc == 0 and "method recommended = predictive" in capsys.readouterr().out
+    saved = load_model(str(tmp_path / "out")).compression
+    plan = saved["plan"]  # layer name -> K
+    assert saved["method"] == "predictive" and saved["units"] == "foldable" and saved["allocate"] == "auto"
+    assert saved["recovery"][-1]["clips"] == 2
+    assert plan and all(name.endswith("fc1") for name in plan)
+    assert any(".decoder." in name for name in plan) and any(".encoder." in name for name in plan)  # preset fc1
+    channels = {layer.name: layer.out_features for layer in find_layers(load_model("tiny:whisper").model)}
+    kept = sum(plan.values()) / sum(channels[name] for name in plan)
+    assert 1 - kept == pytest.approx(0.5 * RECOMMENDED_REPAIRED["scale"], abs=0.01)  # auto spreads, the mean holds
+
+    rc = cli.main(["compress", "--model", "tiny:whisper", "--method", "recommended", "--sparsity", "0.9",
+                   "--calibration", str(cal), "--out", str(tmp_path / "out2")])
+    assert rc == 2 and "below 0.83" in capsys.readouterr().err and not (tmp_path / "out2").exists()
