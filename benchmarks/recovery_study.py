@@ -179,6 +179,18 @@ class Runner:
         small, _ = self.compressed(s)
         return small if stage == "before" else self.repaired(s, small, calib)[0]
 
+    def finetuned(self, s: dict, small, data: Path, stage: str, start: str, **extra) -> None:
+        """Fine-tune ``small`` (the model of ``s`` at ``start``) on the clips of ``data`` with :data:`FINETUNE`,
+        distilling the original, and measure it as ``stage`` (64 calibration clips for its repair, if any)."""
+        t0 = time.perf_counter()
+        tuned = finetune(small, str(data), FINETUNE, teacher=self.model,
+                         progress=lambda i, n, msg: print(f"    [{i}/{n}] {msg}", flush=True))
+        seconds = time.perf_counter() - t0
+        print(f"  fine-tuned {s['label']} from {start} on {data.name} in {seconds:.0f} s", flush=True)
+        self.measure(s, tuned, stage, 64, dict(params_removed=small.compression["params_removed"],
+                                               finetune_s=round(seconds, 1), start=start,
+                                               finetune_record=tuned.compression["recovery"][-1], **extra))
+
     def run(self, s: dict, stages: tuple[str, ...], calib: int = 64) -> None:
         if not any(self.todo(s, st, calib) for st in stages):
             return
@@ -256,6 +268,8 @@ def cmd_r2(_: argparse.Namespace) -> None:
         runner.run(s, stages, calib)
 
 
+BUNDLED = HERE.parent / "prunelab" / "data" / "calibration"
+"""The bundled calibration set: the R2 / R3 fine-tune data (65 unlabelled clips)."""
 FINETUNE = FinetuneConfig(epochs=3, batch_size=2)
 """The one fine-tune setting of the study (see the module doc: fixed before measuring)."""
 
@@ -269,20 +283,10 @@ def finetune_jobs() -> list[tuple[dict, str]]:
 
 def cmd_finetune(_: argparse.Namespace) -> None:
     runner = Runner("R2", ["test5", "real-test"])
-    data = HERE.parent / "prunelab" / "data" / "calibration"
     for s, start in finetune_jobs():
         stage = "repaired+finetuned" if start == "after" else "finetuned"
-        if not runner.todo(s, stage, 64):
-            continue
-        small = runner.model_at(s, start, 64)
-        t0 = time.perf_counter()
-        tuned = finetune(small, str(data), FINETUNE, teacher=runner.model)
-        record = tuned.compression["recovery"][-1]
-        seconds = time.perf_counter() - t0
-        print(f"  fine-tuned {s['label']} from {start} in {seconds:.0f} s", flush=True)
-        extra = dict(params_removed=small.compression["params_removed"], finetune_s=round(seconds, 1),
-                     finetune_record=record, start=start)
-        runner.measure(s, tuned, stage, 64, extra)
+        if runner.todo(s, stage, 64):
+            runner.finetuned(s, runner.model_at(s, start, 64), BUNDLED, stage, start)
 
 
 STAGES = ("before", "after", "finetuned", "repaired+finetuned", "repaired+finetuned-256")
@@ -338,13 +342,7 @@ def cmd_r3test(_: argparse.Namespace) -> None:
         runner.run(family3(chosen, s), ("after", "before"), 64)
     top = family3(chosen, 0.5)
     if runner.todo(top, "repaired+finetuned", 64):
-        small = runner.model_at(top, "after", 64)
-        t0 = time.perf_counter()
-        tuned = finetune(small, str(HERE.parent / "prunelab" / "data" / "calibration"), FINETUNE, teacher=runner.model)
-        seconds = time.perf_counter() - t0
-        runner.measure(top, tuned, "repaired+finetuned", 64,
-                       dict(params_removed=small.compression["params_removed"], finetune_s=round(seconds, 1),
-                            finetune_record=tuned.compression["recovery"][-1], start="after"))
+        runner.finetuned(top, runner.model_at(top, "after", 64), BUNDLED, "repaired+finetuned", "after")
 
 
 # Round R4 (written after R3's rows were seen, before any R4 row; no choice is made in it): the study's fine-tune
@@ -363,17 +361,9 @@ def cmd_r4(_: argparse.Namespace) -> None:
     runner = Runner("R4", ["test6", "real-test"])
     for s in (0.5, 0.3):
         spec3 = family3(chosen, s)
-        if not runner.todo(spec3, "repaired+finetuned-256", 64):
-            continue
-        small = runner.model_at(spec3, "after", 64)
-        t0 = time.perf_counter()
-        tuned = finetune(small, str(FINETUNE_SET), FINETUNE, teacher=runner.model,
-                         progress=lambda i, n, msg: print(f"    [{i}/{n}] {msg}", flush=True))
-        seconds = time.perf_counter() - t0
-        print(f"  fine-tuned {spec3['label']} on 256 clips in {seconds:.0f} s", flush=True)
-        runner.measure(spec3, tuned, "repaired+finetuned-256", 64,
-                       dict(params_removed=small.compression["params_removed"], finetune_s=round(seconds, 1),
-                            finetune_record=tuned.compression["recovery"][-1], start="after", finetune_clips=256))
+        if runner.todo(spec3, "repaired+finetuned-256", 64):
+            runner.finetuned(spec3, runner.model_at(spec3, "after", 64), FINETUNE_SET, "repaired+finetuned-256",
+                             "after", finetune_clips=256)
 
 
 def cmd_report(_: argparse.Namespace) -> None:

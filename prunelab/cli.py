@@ -160,18 +160,19 @@ def _repaired_recommended(args: argparse.Namespace) -> argparse.Namespace:
     """``compress --method recommended --calibration``: the repaired setting chosen on tune clips
     (:data:`~prunelab.recovery.repair.RECOMMENDED_REPAIRED`, as ``eval`` uses it): its method, and its preset, units
     and allocation where not given; --sparsity times its scale (0.5 -> 0.6 of the FFN neurons). A copy of ``args``."""
+    from .compression.config import resolve_recommended
     from .recovery.repair import RECOMMENDED_REPAIRED as rec
 
+    if args.sparsity is None:
+        return args  # (_config says to give --sparsity or --plan)
+    out = argparse.Namespace(**{**vars(args), "preset": args.preset or rec["preset"]})
+    out.method, out.allocate, out.units, sparsity = resolve_recommended(rec, args.sparsity, args.allocate, args.units)
     scale = rec.get("scale", 1.0)
-    sparsity = None if args.sparsity is None else round(args.sparsity * scale, 6)
-    if sparsity is not None and not 0.0 <= sparsity < 1.0:
+    if not 0.0 <= sparsity < 1.0:
         raise PrunelabError(f"--method recommended with --calibration scales --sparsity by {scale:g} (its axis: 0.5 "
                             f"removes {0.5 * scale:.0%} of the FFN neurons); {args.sparsity:g} gives {sparsity:g}. "
                             f"Give a sparsity below {1 / scale:.2f}.")
-    out = argparse.Namespace(**vars(args))
-    out.method, out.sparsity = rec["method"], sparsity
-    out.preset, out.units = args.preset or rec["preset"], args.units or rec["units"]
-    out.allocate = args.allocate or rec["allocate"]
+    out.sparsity = sparsity
     _log(f"recommended with calibration = {out.method} {out.preset}/{out.units} allocate {out.allocate}, "
          f"sparsity {args.sparsity:g} x {scale:g} = {sparsity:g} of the selected layers")
     return out

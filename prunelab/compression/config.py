@@ -53,6 +53,16 @@ def resolve_method(name: str, allocate: str | None = None) -> tuple[str, str]:
     return name, allocate or "uniform"
 
 
+def resolve_recommended(setting: dict, sparsity: float, allocate: str | None = None,
+                        units: str | None = None) -> tuple[str, str, str, float]:
+    """What ``recommended`` stands for under another setting than :data:`RECOMMENDED` (``prunelab eval`` and
+    ``compress`` with ``--calibration`` pass the repaired one): ``(method, allocation, units, sparsity)``, an explicit
+    ``allocate`` / ``units`` overriding the setting's, the sparsity times the setting's ``scale`` (default 1;
+    rounded to 6 places)."""
+    return (setting["method"], allocate or setting["allocate"], units or setting["units"],
+            round(float(sparsity) * setting.get("scale", 1.0), 6))
+
+
 @dataclass
 class CompressionConfig:
     """What to compress and how.

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..compression import CompressionConfig, LayerCache, compress, method_choices, resolve_method
 from ..compression.compress import check_fits
-from ..compression.config import resolve_units
+from ..compression.config import resolve_recommended, resolve_units
 from ..compression.vocabulary import check_script
 from ..errors import PrunelabError
 from ..speech_model import SpeechModel
@@ -148,14 +148,10 @@ def grid(
         for method in methods:
             resolved, alloc = resolve_method(method, allocate)
             unit = resolve_units(method, units)
-            scale = 1.0
-            if method == "recommended" and recommended:
-                resolved, alloc = recommended["method"], allocate or recommended["allocate"]
-                unit = units or recommended["units"]
-                scale = recommended.get("scale", 1.0)
             for s in sparsities:
-                cells.append(Cell(method, round(float(s) * scale, 6), preset, resolved, alloc, unit, vocabulary,
-                                  recovery))
+                if method == "recommended" and recommended:
+                    resolved, alloc, unit, s = resolve_recommended(recommended, s, allocate, units)
+                cells.append(Cell(method, round(float(s), 6), preset, resolved, alloc, unit, vocabulary, recovery))
     unique = {c.key: c for c in reversed(cells)}  # keep the first of equal cells
     return [c for c in cells if unique[c.key] is c]
 
