@@ -306,3 +306,64 @@ def test_cli_compress_recommended_with_calibration_is_the_repaired_setting_on_it
     rc = cli.main(["compress", "--model", "tiny:whisper", "--method", "recommended", "--sparsity", "0.9",
                    "--calibration", str(cal), "--out", str(tmp_path / "out2")])
     assert rc == 2 and "below 0.83" in capsys.readouterr().err and not (tmp_path / "out2").exists()
+
+
+def _kept_set_error(gram: torch.Tensor, weight: torch.Tensor, kept: list[int]) -> float:
+    """tr(W~ (G - G_S G_SS^-1 G_S) W~^T): the output error of keeping ``kept`` and re-solving exactly."""
+    idx = list(kept) + [gram.shape[0] - 1]
+    g_s = gram[idx]
+    residual = gram - g_s.T @ torch.linalg.pinv(g_s[:, idx], hermitian=True) @ g_s
+    return float(torch.einsum("oi,ij,oj->", weight, residual, weight))
+
+
+def test_unit_selection_keeps_what_the_data_needs_and_matches_brute_force_on_small_cases():
+    """Unit 6 never fires and unit 7 copies unit 0: removing them costs nothing, and the greedy choice of 4 of 8
+    is the best of all 70 subsets here; the block update (rounds < removals) gives the same sets."""
+    from itertools import combinations
+
+    from prunelab.recovery.solve import select_units
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 8, generator=gen, dtype=torch.float64)
+    x[:, 6] = 0
+    x[:, 7] = x[:, 0]
+    h = torch.cat([x, torch.ones(400, 1, dtype=torch.float64)], 1)
+    gram, weight = h.T @ h, torch.randn(3, 9, generator=gen, dtype=torch.float64)
+    kept6 = select_units(gram, weight, 6, alpha=1e-9).tolist()
+    assert 6 not in kept6 and len({0, 7} & set(kept6)) == 1 and len(kept6) == 6
+    assert _kept_set_error(gram, weight, kept6) < 1e-6
+    for k in (5, 4, 3):
+        kept = select_units(gram, weight, k, alpha=1e-9).tolist()
+        best = min(_kept_set_error(gram, weight, list(s)) for s in combinations(range(8), k))
+        assert len(kept) == k and kept == sorted(kept)
+        assert _kept_set_error(gram, weight, kept) <= best * (1 + 1e-6) + 1e-9
+        assert select_units(gram, weight, k, alpha=1e-9, rounds=2).tolist() == kept
+    with pytest.raises(ValueError):
+        select_units(gram, weight, 0)
+
+
+def test_repair_with_unit_selection_beats_plain_repair_and_reloads(tiny_whisper, tmp_path):
+    """select=True keeps as many neurons per layer as compressed, takes them from the original fc1, and the
+    re-solved FFN is closer to the original than plain repair's; the saved folder reloads to the same outputs."""
+    small = compress(tiny_whisper, CompressionConfig(method="magnitude", units="foldable", sparsity=0.6,
+                                                     preset="encoder-fc1"))
+    plain = repair(small, tiny_whisper, CLIPS, RepairConfig(alpha=1e-3))
+    chosen = repair(small, tiny_whisper, CLIPS, RepairConfig(alpha=1e-3, select=True))
+    assert chosen.compression["recovery"][-1]["select"] is True
+    assert plain.compression["recovery"][-1]["select"] is False
+    orig_fc1 = tiny_whisper.model.model.encoder.layers[0].fc1.weight
+    for name, module in chosen.model.named_modules():
+        if name.endswith("encoder.layers.0.fc1"):
+            compressed_fc1 = small.model.get_submodule(name)
+            assert module.out_features == compressed_fc1.out_features < orig_fc1.shape[0]
+            rows = {tuple(r.tolist()) for r in orig_fc1}
+            assert all(tuple(r.tolist()) in rows for r in module.weight)
+            assert not torch.equal(module.weight, compressed_fc1.weight), "the data chose the same neurons"
+    assert chosen.compression["params_removed"] == small.compression["params_removed"]
+    ref = _encoder_out(tiny_whisper, CLIPS)
+    err_plain = (_encoder_out(plain, CLIPS) - ref).pow(2).mean()
+    err_chosen = (_encoder_out(chosen, CLIPS) - ref).pow(2).mean()
+    assert err_chosen < err_plain, (float(err_chosen), float(err_plain))
+    save_compressed(chosen, tmp_path / "chosen")
+    back = load_model(str(tmp_path / "chosen"))
+    torch.testing.assert_close(_encoder_out(back, HELD_OUT), _encoder_out(chosen, HELD_OUT), rtol=0, atol=0)

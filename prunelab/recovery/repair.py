@@ -40,7 +40,7 @@ from ..progress import Progress
 from ..speech.audio import SAMPLE_RATE
 from ..speech_model import SpeechModel
 from .calibration import CalibrationSet, Window, load_calibration, pack_windows
-from .solve import cluster_mean_columns, resolve_keys, ridge, ridge_masked
+from .solve import cluster_mean_columns, resolve_keys, ridge, ridge_masked, select_units
 from .statistics import STAGES, Collector, Site
 
 ENCODER_FRAME_SAMPLES = 320
@@ -80,6 +80,11 @@ class RepairConfig:
         pack: Whisper: pack the clips into 30 s windows (:func:`~prunelab.recovery.calibration.pack_windows`);
             False: one clip a window, padded as ``transcribe`` pads it.
         parts: which parts to repair (``"encoder"``, ``"decoder"``).
+        select: FFN neurons: also re-choose WHICH neurons each layer keeps, from the calibration statistics
+            (greedy OBS, :func:`~prunelab.recovery.solve.select_units`), before fc2 is re-solved; the number each
+            layer keeps stays as compressed, and fc1's kept rows become the original's rows. Only where fc1 keeps
+            whole rows as a plain layer (pruned or folded neurons); clustered layers are repaired as they are.
+            Off by default: then repair never changes what the compression chose.
     """
 
     alpha: float = REPAIR_ALPHA
@@ -87,6 +92,7 @@ class RepairConfig:
     batch: int = 4
     pack: bool = False
     parts: tuple[str, ...] = ("encoder", "decoder")
+    select: bool = False
 
     def __post_init__(self) -> None:
         if not (isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and self.alpha >= 0):
@@ -123,6 +129,13 @@ def check_pair(compressed: SpeechModel, original: SpeechModel) -> None:
                                     f"{layer.in_features} in the original: give the model it was compressed from.")
 
 
+def _selectable(model: nn.Module, fc1: LayerInfo) -> bool:
+    """Whether the FFN of ``fc1`` keeps fewer whole neurons as plain layers (so another subset can replace them)."""
+    new_fc1, new_fc2 = model.get_submodule(fc1.name), model.get_submodule(fc1.partner)
+    return (type(new_fc1) is nn.Linear and type(new_fc2) is nn.Linear
+            and new_fc1.out_features == new_fc2.in_features < fc1.out_features)
+
+
 def _blocks_path(layers: list[LayerInfo]) -> dict[str, str]:
     """``{"encoder": "model.encoder.layers", ...}``: the ModuleList of each part's blocks."""
     paths = {}
@@ -131,10 +144,12 @@ def _blocks_path(layers: list[LayerInfo]) -> dict[str, str]:
     return paths
 
 
-def plan_sites(compressed: SpeechModel, original: nn.Module, masked: set[str] = frozenset()) -> list[Site]:
+def plan_sites(compressed: SpeechModel, original: nn.Module, masked: set[str] = frozenset(),
+               select: bool = False) -> list[Site]:
     """The layers repair re-solves for this compression, in forward order (part, block, stage). ``masked``: the
     layers an unstructured method zeroed (a key projection among them is not re-solved: that would fill its
-    zeros; its attention's out_proj still is)."""
+    zeros; its attention's out_proj still is). ``select``: FFNs whose fc1 keeps whole rows as a plain layer get an
+    ``ffn-select`` site (:attr:`RepairConfig.select`)."""
     replaced = set(compressed.compression.get("modules", {}))
     layers = find_layers(original)
     by_name = {l.name: l for l in layers}
@@ -146,7 +161,8 @@ def plan_sites(compressed: SpeechModel, original: nn.Module, masked: set[str] = 
         prefix = name.rpartition(".")[0]
         if layer.group == "ffn":
             fc1 = layer if layer.kind == "fc1" else next(l for l in layers if l.partner == name)
-            sites.setdefault(fc1.partner, Site("ffn", layer.part, layer.block, STAGES.index("ffn"), fc1.partner, fc1.name))
+            kind = "ffn-select" if select and _selectable(compressed.model, fc1) else "ffn"
+            sites.setdefault(fc1.partner, Site(kind, layer.part, layer.block, STAGES.index("ffn"), fc1.partner, fc1.name))
             continue
         group = "self_attn" if layer.group == "self_attn" else "cross_attn"
         out = f"{prefix}.out_proj"
@@ -287,7 +303,7 @@ def repair(
     orig = original.model.eval()
     method = get_method(compressed.compression.get("method", "kmeans"))
     masked = set() if method.structured else set(compressed.compression.get("modules", {}))
-    sites = [s for s in plan_sites(compressed, orig, masked) if s.part in config.parts]
+    sites = [s for s in plan_sites(compressed, orig, masked, config.select) if s.part in config.parts]
     blocks = _blocks_path(find_layers(orig))
     total = _count_passes(sites, new, blocks)
     done = [0]
@@ -313,6 +329,7 @@ def repair(
         "skipped": len(calibration.skipped),
         "alpha": config.alpha,
         "parts": list(config.parts),
+        "select": config.select,
         "layers": [s.target for s in sites],
         "time_s": round(time.perf_counter() - started, 2),
     }
@@ -411,6 +428,9 @@ def _install(new: nn.Module, orig: nn.Module, site: Site, masked: set[str], alph
     current = new.get_submodule(site.target)
     if site.frames == 0:
         return
+    if site.kind == "ffn-select":
+        _install_selected(new, orig, site, alpha)
+        return
     if site.kind == "qk":
         old_q, old_k = orig.get_submodule(site.reads), orig.get_submodule(site.target)
         keys = resolve_keys(site.gram, _augmented_rows(new.get_submodule(site.reads)), _augmented_rows(old_q),
@@ -439,6 +459,26 @@ def _install(new: nn.Module, orig: nn.Module, site: Site, masked: set[str], alph
         solved = ridge(gram, cross, alpha)
     weight = solved[:current.in_features].T
     set_module(new, site.target, linear_like(weight, solved[current.in_features] if has_bias else None, like=current))
+
+
+def _install_selected(new: nn.Module, orig: nn.Module, site: Site, alpha: float) -> None:
+    """Keep the neurons :func:`select_units` picks from the original FFN, and re-solve fc2 on them."""
+    old_fc1, old_fc2 = orig.get_submodule(site.reads), orig.get_submodule(site.target)
+    cur_fc1, cur_fc2 = new.get_submodule(site.reads), new.get_submodule(site.target)
+    consumer = _augmented_rows(old_fc2)  # [out, C+1]
+    keep = select_units(site.gram, consumer, cur_fc1.out_features, alpha)
+    idx = torch.cat([keep, torch.tensor([site.gram.shape[0] - 1])])
+    gram = site.gram.index_select(0, idx).index_select(1, idx)
+    cross = site.gram.index_select(0, idx) @ consumer.T  # sum h~_S y^T, y = W~ h~ (the original fc2)
+    has_bias = cur_fc2.bias is not None
+    if not has_bias:
+        gram, cross = gram[:-1, :-1], cross[:-1]
+    solved = ridge(gram, cross, alpha)
+    rows = old_fc1.weight.detach()[keep]
+    set_module(new, site.reads, linear_like(rows, None if old_fc1.bias is None else old_fc1.bias.detach()[keep],
+                                            like=cur_fc1))
+    set_module(new, site.target, linear_like(solved[:len(keep)].T, solved[len(keep)] if has_bias else None,
+                                             like=cur_fc2))
 
 
 def describe(record: dict) -> str:

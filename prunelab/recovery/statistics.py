@@ -5,6 +5,9 @@ A *site* is one layer that repair re-solves, with what it is solved toward:
 * ``ffn``: the FFN's second layer (fc2 / output_dense), after its fc1 neurons were clustered, pruned or folded (or
   fc2 itself was compressed). It reads the compressed hidden layer ``h`` [K]; the target is the ORIGINAL FFN
   (fc1, activation, fc2) on the same input as the compressed fc1 reads.
+* ``ffn-select``: the same FFN when repair also re-chooses which neurons to keep
+  (:func:`~prunelab.recovery.solve.select_units`): only the Gram of ALL the original hidden units ``act(fc1(x))``
+  [C+1] on the compressed block's input is accumulated (the target is linear in them, so no cross term is needed).
 * ``attention-out``: the attention's output projection, after any of q/k/v/out was compressed. It reads the
   compressed heads' context [H*d_v]; the target is the ORIGINAL attention module on the same hidden states.
 * ``qk``: the key projection of an attention whose query/key dims were compressed: new key rows for the kept query
@@ -31,7 +34,7 @@ class Site:
     """One layer to re-solve.
 
     Attributes:
-        kind: ``"ffn"``, ``"attention-out"`` or ``"qk"``.
+        kind: ``"ffn"``, ``"ffn-select"``, ``"attention-out"`` or ``"qk"``.
         part, block: where it is (``"encoder"``/``"decoder"``, block index).
         stage: index into :data:`STAGES`.
         target: the module path re-solved (fc2, out_proj, k_proj).
@@ -80,15 +83,21 @@ def _accumulate(site: Site, x: Tensor, y: Tensor | None) -> None:
     site.frames += x.shape[0]
 
 
-def ffn_target(original_block: nn.Module, fc1: nn.Module, fc2: nn.Module) -> Callable[[Tensor], Tensor]:
-    """``x [n, in] -> original fc2(act(fc1(x))) [n, out]``, with the activation the block uses (Whisper's
-    ``activation_fn``, the CTC encoders' ``feed_forward.intermediate_act_fn``)."""
-    act = getattr(original_block, "activation_fn", None)
+def ffn_activation(block: nn.Module) -> Callable[[Tensor], Tensor]:
+    """The activation a block's FFN uses (Whisper's ``activation_fn``, the CTC encoders'
+    ``feed_forward.intermediate_act_fn``)."""
+    act = getattr(block, "activation_fn", None)
     if act is None:
-        ff = getattr(original_block, "feed_forward", None)
+        ff = getattr(block, "feed_forward", None)
         act = getattr(ff, "intermediate_act_fn", None)
     if act is None:
-        raise RuntimeError(f"cannot find the FFN activation of {type(original_block).__name__}")
+        raise RuntimeError(f"cannot find the FFN activation of {type(block).__name__}")
+    return act
+
+
+def ffn_target(original_block: nn.Module, fc1: nn.Module, fc2: nn.Module) -> Callable[[Tensor], Tensor]:
+    """``x [n, in] -> original fc2(act(fc1(x))) [n, out]``."""
+    act = ffn_activation(original_block)
     return lambda x: fc2(act(fc1(x)))
 
 
@@ -133,6 +142,16 @@ class Collector:
 
         self._pre(site.reads, on_fc1)
         self._pre(site.target, on_fc2)
+
+    def _hook_ffn_select(self, site: Site) -> None:
+        block = self.original.get_submodule(f"{self.blocks_path[site.part]}.{site.block}")
+        act, fc1 = ffn_activation(block), self.original.get_submodule(site.reads)
+
+        def on_fc1(module, args):
+            with torch.no_grad():
+                _accumulate(site, act(fc1(_rows(args[0], self.mask))), None)
+
+        self._pre(site.reads, on_fc1)
 
     def _hook_attention_out(self, site: Site) -> None:
         original_attention = self.original.get_submodule(site.reads)
