@@ -27,7 +27,6 @@ The texts stay out of the package (the set is unlabeled); they are in ``benchmar
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +37,9 @@ import soundfile as sf
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from sentences import norm, overlaps  # noqa: E402  (the one overlap check of every clip-making script)
 OUT = REPO / "prunelab" / "data" / "calibration"
 REAL_CALIB = HERE / "clips" / "real-calib"
 TEXTS = HERE / "clips" / "calib-texts.json"
@@ -121,15 +123,6 @@ def _run(cmd: list[str]) -> None:
         raise RuntimeError(f"{' '.join(cmd)} failed: {r.stderr.strip()}")
 
 
-def _norm(sentence: str) -> str:
-    return " ".join("".join(c for c in sentence.lower() if c.isalnum() or c.isspace() or c == "'").split())
-
-
-def _ngrams(sentence: str, n: int = 5) -> set[tuple[str, ...]]:
-    w = re.sub(r"[^a-z' ]", " ", sentence.lower()).split()
-    return {tuple(w[i:i + n]) for i in range(len(w) - n + 1)}
-
-
 def _texts(folder: Path) -> list[str]:
     return [" ".join(f.read_text(encoding="utf-8").split()) for f in sorted(folder.glob("*.txt"))
             if f.with_suffix(".wav").is_file() or f.with_suffix(".flac").is_file()]
@@ -175,21 +168,16 @@ def check() -> None:
     assert len(SENTENCES) == 48
     for s in SENTENCES:
         assert 6 <= len(s.split()) <= 16 and not any(c.isdigit() for c in s), s
-    assert len({_norm(s) for s in SENTENCES}) == len(SENTENCES), "a sentence is used twice"
+    assert len({norm(s) for s in SENTENCES}) == len(SENTENCES), "a sentence is used twice"
     others = other_sentences()
-    mine = {_norm(s): s for s in SENTENCES}
-    mine_grams = {s: _ngrams(s) for s in SENTENCES}
-    for where, sents in others.items():
-        for o in sents:
-            assert _norm(o) not in mine, f"{mine[_norm(o)]!r} is already in {where}"
-            shared = [s for s, g in mine_grams.items() if g & _ngrams(o)]
-            assert not shared, f"{shared[0]!r} shares five words in a row with {o!r} ({where})"
+    for where, s, o in overlaps(SENTENCES, others):
+        raise AssertionError(f"{s!r} is or shares five words in a row with {o!r} ({where})")
     # the real clips' texts: not in any test set, nor in assets / benchmarks/data
     test_like = {k: v for k, v in others.items()
                  if k.startswith("benchmarks/clips/test") or k.endswith("real-test") or not k.startswith("benchmarks/clips")}
-    real = {_norm(t) for t in _texts(REAL_CALIB)}
+    real = {norm(t) for t in _texts(REAL_CALIB)}
     for where, sents in test_like.items():
-        clash = real & {_norm(o) for o in sents}
+        clash = real & {norm(o) for o in sents}
         assert not clash, f"real-calib text {clash} is in {where}"
     voices = used_voices()
     for v, (cmd, _, _) in VOICES.items():

@@ -35,6 +35,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sentences import overlaps  # noqa: E402  (the one overlap check of every clip-making script)
+
 ROOT = Path(__file__).resolve().parent / "clips"
 
 # engine commands: {out} = raw wav to write, {txt} = text file
@@ -468,14 +471,76 @@ TEST6_SENTENCES = [
 ]
 
 
+# test7 (recovery study, round R5): a FRESH test set written after R5's choice on tune (recovery_choice_r5.json) was
+# fixed in code and before any model transcribed it; R5 reports on it once. Same voices as test5, new sentences
+# sharing no five words in a row with any other set or the calibration texts (checked: STRICT_SETS).
+TEST7_VOICES = list(TEST5_VOICES)
+TEST7_SENTENCES = [
+    'The tailor pinned the hem of the blue velvet coat.',
+    'A gust of wind scattered the papers across the office floor.',
+    'The miners lit their lamps before going down the shaft.',
+    'My neighbour grows pumpkins as big as wheelbarrows.',
+    'The jockey patted his horse after winning the race.',
+    'Wild geese honked as they crossed the grey autumn sky.',
+    'The dentist gave the nervous boy a sticker for being brave.',
+    'A rusty bicycle leaned against the wall of the barn.',
+    'The waiter spilled soup on the sleeve of his white jacket.',
+    'Frost had painted delicate ferns on the kitchen window.',
+    'The goalkeeper stretched and tipped the ball over the bar.',
+    'The weaver threaded bright yellow wool through her loom.',
+    'The beekeeper lifted a frame dripping with golden honey.',
+    'The locksmith opened the safe with a thin steel pick.',
+    'Lemon trees lined the courtyard of the sunny villa.',
+    'The ventriloquist argued loudly with his wooden puppet.',
+    'The toddler giggled as bubbles floated around the bath.',
+    'A submarine surfaced slowly beside the icy cliffs.',
+    'Lanterns bobbed on the canal during the autumn festival.',
+    'Tall reeds swayed along the banks of the slow brown canal.',
+    'The explorers pitched their tents below the glacier.',
+    'The butcher wrapped the sausages in brown paper and string.',
+    'Sparrows bathed in the dusty puddle near the fountain.',
+    'The surgeon scrubbed her hands before the long operation.',
+    'A trumpet sounded from the tower as the gates swung open.',
+    'The engineer tested the brakes on the new tram.',
+    'Fireflies blinked among the bushes on the warm summer evening.',
+    'The professor lost his spectacles in the pile of essays.',
+    'Grandmother knitted woollen socks for every child in the family.',
+    'The divers found a wooden chest on the sandy sea floor.',
+    'The juggler tossed flaming torches high into the air.',
+    'Mushrooms sprouted overnight on the damp lawn.',
+    'The clerk stamped each passport without looking up.',
+    'Our puppy chewed the laces of my brand new boots.',
+    'The queen waved from a carriage drawn by white horses.',
+    'A thunderstorm knocked out the power in the whole street.',
+    'A walrus dozed on a floating slab of ice.',
+    'The twins argued over who would sit by the window.',
+    'Pale moonlight shone through the cracks in the shutters.',
+    'The plasterer smoothed the ceiling with long even strokes.',
+    'A kangaroo bounded across the dry red plain.',
+    'The judge banged her gavel and called for order.',
+    'Steam rose from the bowls of porridge on the counter.',
+    'The choir practised every Thursday in the chilly church hall.',
+    'The translator struggled with an old joke about cabbages.',
+    'The cyclist fixed a flat tyre by the side of the road.',
+    'The antique clock in the hall chimed at midnight.',
+    'Seagulls screamed above the trawler as it came into port.',
+]
+
+
 CLIP_SETS: dict[str, tuple[list[str], list[str]]] = {
     "tune": (TUNE_VOICES, TUNE_SENTENCES), "test": (TEST_VOICES, TEST_SENTENCES),
     "test2": (TEST2_VOICES, TEST2_SENTENCES), "test3": (TEST3_VOICES, TEST3_SENTENCES),
     "test4": (TEST4_VOICES, TEST4_SENTENCES), "test5": (TEST5_VOICES, TEST5_SENTENCES),
-    "test6": (TEST6_VOICES, TEST6_SENTENCES)}
+    "test6": (TEST6_VOICES, TEST6_SENTENCES), "test7": (TEST7_VOICES, TEST7_SENTENCES)}
 """Every clip set: its voices and sentences (a new set is one entry here, its README role and its lists)."""
 
 ALL_SENTENCES = [s for _, sentences in CLIP_SETS.values() for s in sentences]
+
+STRICT_SETS = ("test7",)
+"""Sets that share no five words in a row with any other set or text (:func:`sentences.overlaps`). The older sets
+were checked for equal sentences only and do share phrases (e.g. tune and test3: "the carpenter measured the ...
+twice before he cut it"); they stay as they were measured (compression never reads text, and no choice reads a
+test set)."""
 
 
 def _run(cmd: list[str]) -> None:
@@ -573,7 +638,12 @@ def write_readme(name: str, voices: list[str], n: int) -> None:
             "test6": "FRESH TEST set (recovery study), made after round R3's choice on tune "
                      "(`benchmarks/recovery_choice_r3.json`) and before any model transcribed it; round R3 of "
                      "`benchmarks/recovery_study.py` (`r3test`) reports on these clips once. New sentences, disjoint "
-                     "also from the bundled calibration set's texts; the voices of test5."}[name]
+                     "also from the bundled calibration set's texts; the voices of test5.",
+            "test7": "FRESH TEST set (recovery study), made after round R5's choice on tune "
+                     "(`benchmarks/recovery_choice_r5.json`) and before any model transcribed it; round R5 of "
+                     "`benchmarks/recovery_study.py` (`r5test`) reports on these clips once. New sentences sharing no "
+                     "five words in a row with any other set, `benchmarks/data`, `assets/` or the calibration texts; "
+                     "the voices of test5."}[name]
     lines = [f"# Evaluation clips: {name}", "", role, "",
              f"{n} clips, {len(voices)} voices x {PER_VOICE} sentences, every clip a different sentence "
              "(the sentences of every set (" + ", ".join(CLIP_SETS) + ") are disjoint from each other and from `benchmarks/data`, `assets/`, "
@@ -602,6 +672,11 @@ def main() -> None:
     assert len(set(map(_norm, everything))) == len(everything), "a sentence is used twice"
     for s in ALL_SENTENCES:
         assert 6 <= len(s.split()) <= 16 and not any(c.isdigit() for c in s), s
+    for strict in STRICT_SETS:
+        others = {n: sents for n, (_, sents) in CLIP_SETS.items() if n != strict}
+        others["benchmarks/data, assets, calibration texts"] = _other_sentences()
+        clash = overlaps(CLIP_SETS[strict][1], others)
+        assert not clash, f"{strict}: {clash[0][1]!r} shares five words in a row with {clash[0][2]!r} ({clash[0][0]})"
     names = sys.argv[1:] or list(CLIP_SETS)  # e.g. `make_clips.py test2` writes only that set
     for name, (voices, sents) in ((n, CLIP_SETS[n]) for n in names):
         w = write_set(name, voices, sents)

@@ -29,20 +29,16 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import make_calibration_set as cal  # noqa: E402
+from sentences import overlaps as shared  # noqa: E402
 
 TOTAL = 256
 REPORT_SETS = ("benchmarks/clips/test6", "benchmarks/clips/real-test")
 
 
 def overlaps() -> list[tuple[str, str, str]]:
-    """(set, calibration sentence, its sentence) for every equal or five-words-in-a-row pair (calibration's rules)."""
-    found = []
-    for where, sentences in cal.other_sentences().items():
-        for s in cal.SENTENCES:
-            for o in sentences:
-                if cal._norm(s) == cal._norm(o) or cal._ngrams(s) & cal._ngrams(o):
-                    found.append((where, s, o))
-    return found
+    """(set, calibration sentence, its sentence) for every equal or five-words-in-a-row pair, the known one
+    included (:func:`sentences.overlaps`, the check every clip-making script uses)."""
+    return shared(cal.SENTENCES, cal.other_sentences(), known=set())
 
 
 def revoiced(n: int) -> list[tuple[str, str, int]]:

@@ -156,15 +156,16 @@ class Runner:
         print(f"  compressed {s['label']} in {base['compress_s']:.0f} s", flush=True)
         return small, base
 
-    def repaired(self, s: dict, small, calib: int) -> tuple:
-        """The repaired model (from the cache, or repaired now and cached) and its record."""
-        folder = CACHE / slug(s, calib)
+    def repaired(self, s: dict, small, calib: int, select: bool = False) -> tuple:
+        """The repaired model (from the cache, or repaired now and cached) and its record; ``select``: repair that
+        also re-chooses the FFN neurons kept (``RepairConfig(select=True)``, round R5)."""
+        folder = CACHE / (slug(s, calib) + ("-select" if select else ""))
         if (folder / "record.json").exists():
             try:
                 return load_model(str(folder / "model")), json.loads((folder / "record.json").read_text())
             except Exception as e:  # a broken cache: repair again
                 print(f"  cache {folder} unusable ({e}); repairing again", flush=True)
-        fixed = repair(small, self.model, load_calibration(None, limit=calib), RepairConfig())
+        fixed = repair(small, self.model, load_calibration(None, limit=calib), RepairConfig(select=select))
         record = fixed.compression["recovery"][-1]
         try:
             CACHE.mkdir(parents=True, exist_ok=True)
@@ -175,9 +176,10 @@ class Runner:
         return fixed, record
 
     def model_at(self, s: dict, stage: str, calib: int):
-        """The model of a setting at ``stage`` "before" (data-free) or "after" (repaired with ``calib`` clips)."""
+        """The model of a setting at ``stage`` "before" (data-free), "after" (repaired with ``calib`` clips) or
+        "selected" (repaired with unit selection)."""
         small, _ = self.compressed(s)
-        return small if stage == "before" else self.repaired(s, small, calib)[0]
+        return small if stage == "before" else self.repaired(s, small, calib, select=stage == "selected")[0]
 
     def finetuned(self, s: dict, small, data: Path, stage: str, start: str, **extra) -> None:
         """Fine-tune ``small`` (the model of ``s`` at ``start``) on the clips of ``data`` with :data:`FINETUNE`,
@@ -204,7 +206,7 @@ class Runner:
             if stage == "before":
                 self.measure(s, small, stage, calib, base)
                 continue
-            fixed, record = self.repaired(s, small, calib)
+            fixed, record = self.repaired(s, small, calib, select=stage == "selected")
             extra = dict(base, repair_s=record["time_s"], calib_seconds=record["seconds"], alpha=record["alpha"],
                          calib_source=record["calibration"], calib_clips_used=record["clips"])
             self.measure(s, fixed, stage, calib, extra)
@@ -289,9 +291,11 @@ def cmd_finetune(_: argparse.Namespace) -> None:
             runner.finetuned(s, runner.model_at(s, start, 64), BUNDLED, stage, start)
 
 
-STAGES = ("before", "after", "finetuned", "repaired+finetuned", "repaired+finetuned-256")
-HEADS = {"before": "data-free", "after": "repaired", "finetuned": "fine-tuned", "repaired+finetuned": "repaired + fine-tuned",
-         "repaired+finetuned-256": "repaired + fine-tuned (256 clips)"}
+STAGES = ("before", "after", "selected", "finetuned", "repaired+finetuned", "repaired+finetuned-256",
+          "selected+finetuned")
+HEADS = {"before": "data-free", "after": "repaired", "selected": "repaired with selection", "finetuned": "fine-tuned",
+         "repaired+finetuned": "repaired + fine-tuned", "repaired+finetuned-256": "repaired + fine-tuned (256 clips)",
+         "selected+finetuned": "repaired with selection + fine-tuned"}
 
 
 # Round R3 (written after R2 showed the R1 choice broken after repair; before any R3 row): the FFN neurons only
@@ -366,11 +370,64 @@ def cmd_r4(_: argparse.Namespace) -> None:
                              "after", finetune_clips=256)
 
 
+# Round R5 (written after R4, 7 Dec; a probe of repair with unit selection had been run on tune only): the R3
+# family with repair that also re-chooses which FFN neurons to keep from the calibration statistics
+# (RepairConfig(select=True): greedy OBS on the Gram of every original hidden unit, then fc2 re-solved). On tune, at
+# the axis points 0.3 and 0.5, "selected" beside R3's plain repair ("after"), 64 calibration clips. Rule (choose5):
+# `recommended` with `--calibration` repairs with selection if its repaired tune WER is lower than plain repair's at
+# both points; otherwise it stays as R3 chose. The report (r5test) runs once, on test7 (made after the choice,
+# new sentences) and real-test: uncompressed; the axis 0.1 .. 0.5 with the chosen repair; plain repair at 0.3 and
+# 0.5 beside it; at 0.5 the data-free row and the study's fine-tune (FINETUNE, 65 bundled clips) from the chosen
+# repair.
+CHOICE5 = HERE / "recovery_choice_r5.json"
+
+
+def cmd_r5(_: argparse.Namespace) -> None:
+    runner = Runner("R5", ["tune"])
+    chosen = json.loads(CHOICE3.read_text())["family"]
+    for s in (0.5, 0.3):
+        runner.run(family3(chosen, s), ("selected", "after"), 64)
+
+
+def cmd_choose5(_: argparse.Namespace) -> None:
+    chosen = json.loads(CHOICE3.read_text())["family"]
+    rows = [r for r in load_rows() if r["round"] == "R5" and r["set"] == "tune"]
+    at = {}
+    for s in (0.3, 0.5):
+        label = family3(chosen, s)["label"]
+        got = {r["stage"]: r for r in rows if r["label"] == label}
+        if set(got) < {"selected", "after"}:
+            sys.exit(f"R5 rows not measured yet at {s}")
+        at[str(s)] = dict(params_removed=got["after"]["params_removed"], repaired_tune_wer=got["after"]["wer"],
+                          selected_tune_wer=got["selected"]["wer"])
+    select = all(v["selected_tune_wer"] < v["repaired_tune_wer"] for v in at.values())
+    choice = {"rule": "R5: repair with unit selection if its repaired tune WER is lower than plain repair's at axis "
+                      "0.3 and 0.5", "family": chosen, "at": at, "select": select}
+    CHOICE5.write_text(json.dumps(choice, indent=2) + "\n")
+    print(json.dumps(choice, indent=2))
+
+
+def cmd_r5test(_: argparse.Namespace) -> None:
+    choice = json.loads(CHOICE5.read_text())
+    stage = "selected" if choice["select"] else "after"
+    runner = Runner("R5", ["test7", "real-test"])
+    runner.run(UNCOMPRESSED, ("before",))
+    for s in (0.5, 0.3):
+        runner.run(family3(choice["family"], s), (stage, "after"), 64)
+    top = family3(choice["family"], 0.5)
+    tuned = f"{stage}+finetuned" if choice["select"] else "repaired+finetuned"
+    if runner.todo(top, tuned, 64):
+        runner.finetuned(top, runner.model_at(top, stage, 64), BUNDLED, tuned, stage)
+    for s in (0.4, 0.2, 0.1):
+        runner.run(family3(choice["family"], s), (stage,), 64)
+    runner.run(top, ("before",), 64)
+
+
 def cmd_report(_: argparse.Namespace) -> None:
     """Markdown tables: one row per (setting, calibration clips), WER per set and stage that was measured."""
     rows = load_rows()
     for rnd, sets in (("R1", ["tune"]), ("R2", ["test5", "real-test"]), ("R3", ["tune", "test6", "real-test"]),
-                      ("R4", ["test6", "real-test"])):
+                      ("R4", ["test6", "real-test"]), ("R5", ["tune", "test7", "real-test"])):
         mine = [r for r in rows if r["round"] == rnd and r["stage"] != "compressed"]
         if not mine:
             continue
@@ -384,7 +441,7 @@ def cmd_report(_: argparse.Namespace) -> None:
         print("|---|---|---|" + "---|" * (len(sets) * len(stages)) + "---|---|")
         for (label, calib), cells in order.items():
             any_row = next(iter(cells.values()))
-            after = [c for (n, st), c in cells.items() if st == "after"]
+            after = [c for (n, st), c in cells.items() if st in ("after", "selected")]
             tuned = [c for (n, st), c in cells.items() if "finetuned" in st]
             cal = (f"{calib} clips, {after[0]['calib_seconds']:.0f} s" if after else "–") if label != "uncompressed" else "–"
             vals = " | ".join(f"{100 * cells[(n, st)]['wer']:.1f}" if (n, st) in cells else "–"
@@ -398,7 +455,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     for name, fn in (("params", cmd_params), ("r1", cmd_r1), ("choose", cmd_choose), ("r2", cmd_r2), ("finetune", cmd_finetune),
-                     ("r3", cmd_r3), ("choose3", cmd_choose3), ("r3test", cmd_r3test), ("r4", cmd_r4), ("report", cmd_report)):
+                     ("r3", cmd_r3), ("choose3", cmd_choose3), ("r3test", cmd_r3test), ("r4", cmd_r4),
+                     ("r5", cmd_r5), ("choose5", cmd_choose5), ("r5test", cmd_r5test), ("report", cmd_report)):
         sub.add_parser(name).set_defaults(func=fn)
     args = p.parse_args()
     args.func(args)
