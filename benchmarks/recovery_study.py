@@ -391,7 +391,8 @@ def cmd_r5(_: argparse.Namespace) -> None:
 
 def cmd_choose5(_: argparse.Namespace) -> None:
     chosen = json.loads(CHOICE3.read_text())["family"]
-    rows = [r for r in load_rows() if r["round"] == "R5" and r["set"] == "tune"]
+    # (plain repair at 0.5 on tune is R3's row: one row per measurement, and repair is deterministic)
+    rows = [r for r in load_rows() if r["round"] in ("R3", "R5") and r["set"] == "tune"]
     at = {}
     for s in (0.3, 0.5):
         label = family3(chosen, s)["label"]

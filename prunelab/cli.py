@@ -140,7 +140,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
         original = small
         small = compress(original, config, progress=lambda i, n, msg: _log(f"[{i}/{n}] {msg}"))
-        small = repair(small, original, calibration, RepairConfig(alpha=args.alpha),
+        small = repair(small, original, calibration, RepairConfig(alpha=args.alpha, select=_select(args, asked)),
                        progress=lambda i, n, msg: _log(f"[repair {i}/{n}] {msg}"))
         print(describe(small.compression["recovery"][-1]))
     out = save_compressed(small, args.out)
@@ -178,9 +178,20 @@ def _repaired_recommended(args: argparse.Namespace) -> argparse.Namespace:
     return out
 
 
+def _select(args: argparse.Namespace, method: str) -> bool:
+    """Whether repair re-chooses the FFN neurons kept: --select-units, or what ``recommended`` with calibration
+    stands for (:data:`~prunelab.recovery.repair.RECOMMENDED_REPAIRED`)."""
+    from .recovery.repair import RECOMMENDED_REPAIRED
+
+    return bool(args.select_units or (method == "recommended" and RECOMMENDED_REPAIRED.get("select")))
+
+
 def _calibration(args: argparse.Namespace):
     """The calibration set of --calibration (``bundled``: the package's own set), None without it; notes on
     skipped clips go to stderr."""
+    if getattr(args, "select_units", False) and not getattr(args, "calibration", None):
+        raise PrunelabError("--select-units re-chooses neurons from calibration audio: give --calibration DIR (or "
+                            "--calibration bundled) with it.")
     if not getattr(args, "calibration", None):
         return None
     from .recovery.calibration import load_calibration
@@ -222,7 +233,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from .recovery.repair import RECOMMENDED_REPAIRED
 
         recommended = RECOMMENDED_REPAIRED
-        recovery = f"repair {len(calibration)} clips" + ("" if args.alpha == _default_alpha() else f" alpha {args.alpha:g}")
+        recovery = (f"repair {len(calibration)} clips" + ("" if args.alpha == _default_alpha() else f" alpha {args.alpha:g}")
+                    + (" select" if args.select_units else ""))
     presets = args.preset or [recommended["preset"] if recommended and "recommended" in args.methods
                               else _preset(args, args.methods)]
     cells = grid(args.methods, args.sparsities, presets, allocate=args.allocate, units=args.units,
@@ -262,7 +274,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if calibration is not None:
             from .recovery.repair import RepairConfig, repair
 
-            recover = lambda small: repair(small, model, calibration, RepairConfig(alpha=args.alpha))  # noqa: E731
+            def recover(small, cell):
+                return repair(small, model, calibration,
+                              RepairConfig(alpha=args.alpha, select=_select(args, cell.method)))
         rows = evaluate(model, utterances, methods=args.methods, sparsities=args.sparsities, preset=presets,
                         seed=args.seed, log=_log, allocate=args.allocate, units=args.units, vocabulary=args.vocabulary,
                         done=done.values(),
@@ -387,6 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "data-free")
         sp.add_argument("--calibration-clips", type=int, default=None, metavar="N",
                         help="use the first N calibration clips (default all)")
+        sp.add_argument("--select-units", action="store_true",
+                        help="with --calibration: repair also re-chooses WHICH FFN neurons each layer keeps (as many "
+                             "as compressed) from the calibration audio, by greedy Optimal Brain Surgeon on their "
+                             "statistics, instead of keeping the compression's choice (pruned or folded neurons; "
+                             "a minute more). Changes what the method chose: rows say so")
         sp.add_argument("--alpha", type=float, default=_default_alpha(),
                         help=f"repair's ridge strength relative to each Gram diagonal (default {_default_alpha():g})")
 

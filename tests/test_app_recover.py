@@ -53,8 +53,8 @@ def compressed(server):
     return client
 
 
-def _repair(client, files, clips="all", source="uploads"):
-    return client.predict(source, [handle_file(str(f)) for f in files], clips, api_name="/repair")
+def _repair(client, files, clips="all", source="uploads", *select):
+    return client.predict(source, [handle_file(str(f)) for f in files], clips, *select, api_name="/repair")
 
 
 def _transcribe_summary(client) -> str:
@@ -84,6 +84,22 @@ def test_repair_is_the_model_in_use_until_the_next_compress(compressed, clips):
     assert Path(compressed.predict(api_name="/download_model")).name == "compressed.zip"
     caption, plot = compressed.predict("model.encoder.layers.0.fc1", api_name="/repair_view")
     assert caption.get("visible") is False and plot.get("visible") is False
+
+
+def test_repair_can_rechoose_the_ffn_neurons_and_says_so(compressed, clips):
+    """The box unticked (and left out of the call) keeps the compression's neurons; ticked, the folded FFN's
+    neurons are re-chosen, the result line and How it works say so, and the recovery step records it."""
+    compressed.predict("magnitude", 0, "foldable", "", "all", api_name="/compress")
+    plain, *_ = _repair(compressed, clips)
+    assert plain.startswith("✅ **Repaired**") and "re-chosen" not in plain
+    chosen, step, *_ = _repair(compressed, clips, "all", "uploads", True)
+    assert "The FFN neurons kept were re-chosen from this audio" in chosen
+    assert step.startswith("**Model in use: repaired**")
+    caption, _ = compressed.predict("model.encoder.layers.0.fc1", api_name="/repair_view")
+    assert "not the same neuron" in caption["value"]
+    with zipfile.ZipFile(compressed.predict(api_name="/download_model")) as archive:
+        record = json.loads(archive.read(next(n for n in archive.namelist() if n.endswith("compression.json"))))
+    assert record["compression"]["recovery"][-1]["select"] is True
 
 
 def test_bad_calibration_uploads_say_why(compressed, clips, tmp_path):

@@ -254,6 +254,19 @@ def test_cli_compress_and_eval_repair_with_calibration_and_refuse_bad_audio_firs
     out = capsys.readouterr().out
     assert rc == 0 and "kmeans +repair 2 clips" in out
 
+    rc = cli.main(["compress", "--model", "tiny:whisper", "--method", "magnitude", "--units", "foldable",
+                   "--sparsity", "0.5", "--preset", "encoder-fc1", "--calibration", str(cal), "--select-units",
+                   "--out", str(tmp_path / "out3")])
+    assert rc == 0 and load_model(str(tmp_path / "out3")).compression["recovery"][-1]["select"] is True
+    capsys.readouterr()
+    rc = cli.main(["compress", "--model", "tiny:whisper", "--sparsity", "0.5", "--select-units",
+                   "--out", str(tmp_path / "out4")])
+    assert rc == 2 and "give --calibration" in capsys.readouterr().err
+    rc = cli.main(["eval", "--model", "tiny:whisper", "--data", str(data), "--methods", "magnitude", "--units",
+                   "foldable", "--sparsities", "0.5", "--preset", "encoder-fc1", "--calibration", str(cal),
+                   "--select-units"])
+    assert rc == 0 and "magnitude +repair 2 clips select" in capsys.readouterr().out
+
 
 def test_recommended_with_calibration_reaches_a_fifth_of_whisper_base_at_the_top_of_its_axis():
     """Issue 25 item 6: ``prunelab eval --methods recommended --sparsities 0.1,...,0.5 --calibration DIR`` must

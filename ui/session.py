@@ -19,7 +19,8 @@ from typing import Mapping
 import gradio as gr
 from gradio.context import LocalContext
 
-from .lib import CompressionConfig, LayerInfo, Plan, SpeechModel, compress, find_layers, load_calibration, repair
+from .lib import (CompressionConfig, LayerInfo, Plan, RepairConfig, SpeechModel, compress, find_layers,
+                  load_calibration, repair)
 from .state import COMPRESSED, LAYER_CACHE, MODELS, added_bytes, get_model, new_file, release_files
 
 
@@ -56,7 +57,7 @@ class Session:
     """Which step the model in use is at: ``"compressed"``, ``"repaired"`` or ``"fine-tuned"`` (:data:`STEPS`)."""
     recovery_recipe: tuple[Mapping[str, object], ...] = ()
     """How the recovered model was made from the compressed one, one entry per step (``{"step": "repair",
-    "files": [...] or None for the bundled set, "limit": n}``): what rebuilds a repaired model set aside for memory."""
+    "files": [...] or None for the bundled set, "limit": n, "select": bool}``): what rebuilds a repaired model set aside for memory."""
 
     def k(self, layer: LayerInfo) -> int:
         """The layer's K in the plan being edited (C when it is not compressed)."""
@@ -168,7 +169,8 @@ def require_recovered(sess: Session, progress: gr.Progress | None = None) -> Spe
     with COMPRESSED.building(sess.recovered):
         for r in recipe:
             progress(0, desc="Repairing your compressed model again (set aside to free memory) …")
-            model = repair(model, original, load_calibration(r.get("files"), limit=r.get("limit")))
+            model = repair(model, original, load_calibration(r.get("files"), limit=r.get("limit")),
+                           RepairConfig(select=bool(r.get("select"))))
         COMPRESSED.put(sess.recovered, model, added_bytes(model, original), owner=current_owner())
     return model
 

@@ -186,11 +186,12 @@ def run_cell(
     log: Log | None = None,
     config_overrides: dict | None = None,
     model_name: str | None = None,
-    recover: Callable[[SpeechModel], SpeechModel] | None = None,
+    recover: Callable[[SpeechModel, Cell], SpeechModel] | None = None,
 ) -> EvalRow:
     """Compress ``model`` as ``cell`` says (nothing for ``none``), transcribe ``audios`` ([T] float arrays at
     16 kHz) and score against ``refs``. ``model_name``: what the row records as its model (default: its spec).
-    ``recover``: applied to each compressed model before it transcribes (e.g. calibrated repair)."""
+    ``recover``: ``recover(compressed, cell)``, applied to each compressed model before it transcribes (e.g.
+    calibrated repair)."""
     log = log or (lambda _msg: None)
     label = cell.label
     small, config = model, cell_config(cell, seed, config_overrides)
@@ -199,7 +200,7 @@ def run_cell(
                          progress=lambda i, n, msg: log(f"[{label}] compressing {i}/{n} {msg}"))
         if recover is not None and cell.recovery:
             log(f"[{label}] {cell.recovery} ...")
-            small = recover(small)
+            small = recover(small, cell)
     start = time.perf_counter()
     hyps = transcribe_batch(small, audios, sampling_rate=SAMPLE_RATE,
                             progress=lambda i, n, _msg: log(f"[{label}] transcribed {i}/{n}"))
@@ -229,7 +230,7 @@ def evaluate(
     done: Iterable[EvalRow] = (),
     on_row: Callable[[EvalRow], None] | None = None,
     model_name: str | None = None,
-    recover: Callable[[SpeechModel], SpeechModel] | None = None,
+    recover: Callable[[SpeechModel, Cell], SpeechModel] | None = None,
     recovery: str | None = None,
     recommended: dict | None = None,
 ) -> list[EvalRow]:
@@ -242,7 +243,7 @@ def evaluate(
     (a resumed sweep): their cells are not run again. ``on_row`` is called with each new row as it finishes.
     ``model_name``: what the rows record as their model (default: ``model.spec``).
     ``recover`` (with its label ``recovery``): a step applied to every compressed model before it transcribes, e.g.
-    ``lambda small: repair(small, model, clips)``; ``recommended``: see :func:`grid`.
+    ``lambda small, cell: repair(small, model, clips)``; ``recommended``: see :func:`grid`.
     Returns the grid's rows in grid order, the ``done`` ones included.
     """
     if (recover is None) != (recovery is None):

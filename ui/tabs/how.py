@@ -196,7 +196,9 @@ def on_repair_view(layer_name: str, sess: Session):
                f"output, it gives what the original sublayer gives. Grey bars: the compressed model's weights; blue: "
                f"after repair" + (" (the model in use is now fine-tuned too)" if step == "fine-tuned" else "") + "."
                + ("" if own else f" The chosen layer {layer.label} was not compressed, so the first repaired layer is "
-                                 "shown."))
+                                 "shown.")
+               + (" Repair also re-chose which neurons this FFN keeps: a column before and after is then not the "
+                  "same neuron." if records[-1].get("select") and kind in ("fc2", "output_dense") else ""))
     return gr.Markdown(value=caption, visible=True), gr.Plot(value=fig, visible=True)
 
 

@@ -51,6 +51,7 @@ class RecoverTab:
     source: gr.Radio
     files: gr.File
     clips: gr.Dropdown
+    select: gr.Checkbox
     repair_btn: gr.Button
     repair_md: gr.Markdown
     epochs: gr.Slider
@@ -174,7 +175,9 @@ def repair_line(record: dict, cal: CalibrationSet, files: list[str] | None) -> s
         kinds[name.rsplit(".", 1)[-1]] = kinds.get(name.rsplit(".", 1)[-1], 0) + 1
     return (f"✅ **Repaired** on {record['clips']} clips ({record['seconds']:.1f} s of audio, {_source_words(files)}): "
             f"{len(layers)} layers re-solved ({', '.join(f'{k} ×{v}' for k, v in kinds.items()) or 'none'}), "
-            f"ridge α {record['alpha']:g}, in {record['time_s']:.1f} s." + skipped_text(cal)
+            f"ridge α {record['alpha']:g}, in {record['time_s']:.1f} s."
+            + (" The FFN neurons kept were re-chosen from this audio (as many per layer as compressed)."
+               if record.get("select") else "") + skipped_text(cal)
             + " Now **Listen & compare** or **Evaluate this plan** on Tuning history.")
 
 
@@ -182,30 +185,31 @@ def repair_line(record: dict, cal: CalibrationSet, files: list[str] | None) -> s
 
 
 @guard
-def on_repair(source: str, files, clips, sess: Session, progress=gr.Progress()):
-    """Repair the session's compressed model on the chosen calibration audio; it becomes the model in use."""
+def on_repair(source: str, files, clips, select: bool, sess: Session, progress=gr.Progress()):
+    """Repair the session's compressed model on the chosen calibration audio (``select``: re-choosing the FFN
+    neurons kept, :attr:`RepairConfig.select`); it becomes the model in use."""
     original, _ = require_model(sess)
     compressed = require_compressed(sess, recovered=False)
     cal, paths = checked_calibration(source, files, clips)
     progress(0, desc=f"Repairing on {len(cal)} clips …")
-    repaired = repair(compressed, original, cal, RepairConfig(),
+    repaired = repair(compressed, original, cal, RepairConfig(select=bool(select)),
                       progress=lambda d, n, m: progress((d, n), desc=f"Repair: {m}", unit="passes"))
-    sess = keep_recovered(sess, repaired, {"step": "repair", "files": paths, "limit": clip_limit(clips)},
-                          restart=True)
+    sess = keep_recovered(sess, repaired, {"step": "repair", "files": paths, "limit": clip_limit(clips),
+                                           "select": bool(select)}, restart=True)
     return (sess, repair_line(repaired.compression["recovery"][-1], cal, paths), step_line(sess),
             gr.Plot(value=None, visible=False), "")
 
 
-def _check_repair(source: str, files, clips, sess: Session) -> None:
+def _check_repair(source: str, files, clips, select: bool, sess: Session) -> None:
     require_model(sess)
     if not sess.compressed:
         require_compressed(sess, recovered=False)
     checked_calibration(source, files, clips)
 
 
-def on_repair_failed(source: str, files, clips, sess: Session):
+def on_repair_failed(source: str, files, clips, select: bool, sess: Session):
     """After a failed Repair: the reason in the result line (it stays when the message box fades)."""
-    reason = reason_of(lambda: _check_repair(source, files, clips, sess)) or (
+    reason = reason_of(lambda: _check_repair(source, files, clips, select, sess)) or (
         "Repair stopped with an error on the server; press Repair to try again.")
     return f"**Not repaired:** {reason} The model in use is unchanged.", step_line(sess)
 
@@ -353,6 +357,11 @@ def build() -> RecoverTab:
                 clips = gr.Dropdown(CLIP_CHOICES, value=DEFAULT_REPAIR_CLIPS, label="Calibration clips for Repair",
                                     info="The first N clips (the bundled set mixes real and synthetic voices in "
                                          "every first 8, 16, 32, 64).")
+                select = gr.Checkbox(False, label="Also choose which FFN neurons to keep, from this audio",
+                                     info="Keeps as many neurons per layer as Compress did, but picks them by how "
+                                          "much the original's output needs each (greedy Optimal Brain Surgeon). "
+                                          "Pruned or folded FFN neurons only; about a minute more.",
+                                     elem_id="pl-select-units")
                 repair_btn = gr.Button("Repair the compressed model", variant="primary", elem_id="pl-repair-btn")
         repair_md = gr.Markdown("", elem_id="pl-repair-result")
         with gr.Accordion("Fine-tune (distillation from the original model; minutes on a CPU)", open=True):
@@ -366,14 +375,14 @@ def build() -> RecoverTab:
             finetune_md = gr.Markdown("", elem_id="pl-finetune-result")
             loss_plot = Plot(label="Fine-tuning loss", format="png", show_label=False, visible=False,
                              elem_id="pl-loss-plot")
-    return RecoverTab(tab, step_md, source, files, clips, repair_btn, repair_md, epochs, ft_clips, finetune_btn,
+    return RecoverTab(tab, step_md, source, files, clips, select, repair_btn, repair_md, epochs, ft_clips, finetune_btn,
                       cancel_btn, finetune_md, loss_plot)
 
 
 def wire(t: RecoverTab, sess: gr.State, compress: CompressTab, how: HowTab) -> None:
     """Events of this tab; the Compress tab's status changing (a Compress, a model load) refreshes the step line and
     clears what described a model no longer in use, here and on How it works."""
-    inputs = [t.source, t.files, t.clips, sess]
+    inputs = [t.source, t.files, t.clips, t.select, sess]
     t.repair_btn.click(None, None, t.repair_md, js="() => 'Repairing …'", **PRIVATE)
     repaired = t.repair_btn.click(on_repair, inputs, [sess, t.repair_md, t.step_md, t.loss_plot, t.finetune_md],
                                   api_name="repair", **HEAVY)
