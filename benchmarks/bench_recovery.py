@@ -7,11 +7,14 @@ Prints, for the real bundled Whisper-base:
 1. repair of the encoder-FFN predictive fold at 30 % (``recommended``'s unit, the study's main row) on the first N
    clips of the bundled calibration set: seconds, and the peak resident memory it added over the two models (sampled
    every 10 ms from /proc/self/statm);
-2. a recovered model with >= 20 % of all parameters removed (k-means of every foldable unit at 50 %, repaired) and
-   the original transcribing the 12 evaluation clips (``assets/eval``) side by side, alternating, ``--repeats``
+2. a recovered model with >= 20 % of all parameters removed and the original transcribing the 12 evaluation clips (``assets/eval``) side by side, alternating, ``--repeats``
    times: end-to-end seconds (``transcribe_batch``: features, encoder, greedy decoding), and the same with a fixed
    token budget (every clip decodes exactly 40 tokens, so a model that writes more or less text is not
-   faster or slower for it); the ratio is original / recovered;
+   faster or slower for it); the ratio is original / recovered; and both models' WER on those 12 clips (so the
+   speed-up is seen beside what it costs). ``--recovered``: ``select`` (default: ``recommended`` with calibration at
+   the top of its axis as round R5 chose it: predictive FFN neurons of encoder and decoder, auto, 60 %, 20.82 %
+   removed, repaired with unit selection on 64 clips) or ``kmeans`` (k-means of every foldable unit at 50 %, 30.36 %
+   removed, plain repair on ``--clips``: it does not transcribe);
 3. with ``--finetune``: the fine-tune figures of :func:`bench_finetune` (benchmarks/bench_finetune.py).
 
 No test asserts these figures: they depend on the machine and its load. Compare ratios from one run.
@@ -30,9 +33,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from prunelab import CompressionConfig, compress, load_model  # noqa: E402
+from prunelab import CompressionConfig, compress, load_model, wer  # noqa: E402
 from prunelab.recovery.calibration import load_calibration  # noqa: E402
-from prunelab.recovery.repair import repair  # noqa: E402
+from prunelab.recovery.repair import RepairConfig, repair  # noqa: E402
 from prunelab.speech.audio import SAMPLE_RATE, load_audio  # noqa: E402
 from prunelab.speech.transcribe import quiet_transformers, transcribe_batch, whisper_generate_kwargs  # noqa: E402
 
@@ -88,6 +91,7 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--finetune", action="store_true")
+    ap.add_argument("--recovered", choices=("select", "kmeans"), default="select")
     args = ap.parse_args()
     print(f"torch threads {torch.get_num_threads()}")
     original = load_model()
@@ -109,11 +113,18 @@ def main() -> None:
           f"the quiet machine ~{seconds * 0.606 / yardstick:.0f} s (an estimate)")
     del fixed
 
-    big = compress(original, CompressionConfig(method="kmeans", units="foldable", preset="foldable", sparsity=0.5))
     start = time.perf_counter()
-    recovered = repair(big, original, calibration)
-    print(f"recovered model: kmeans foldable units 50 %, {big.compression['params_removed']:.2%} of all parameters "
-          f"removed, repaired in {time.perf_counter() - start:.1f} s")
+    if args.recovered == "kmeans":
+        big = compress(original, CompressionConfig(method="kmeans", units="foldable", preset="foldable", sparsity=0.5))
+        recovered = repair(big, original, calibration)
+        what = "kmeans foldable units 50 %, plain repair"
+    else:
+        big = compress(original, CompressionConfig(method="predictive", units="foldable", preset="fc1",
+                                                   allocate="auto", sparsity=0.6))
+        recovered = repair(big, original, load_calibration(None, limit=64), RepairConfig(select=True))
+        what = "predictive fc1 (encoder + decoder) auto 60 %, repaired with unit selection on 64 clips"
+    print(f"recovered model: {what}, {big.compression['params_removed']:.2%} of all parameters "
+          f"removed, compressed + repaired in {time.perf_counter() - start:.1f} s")
     clips = [load_audio(p) for p in sorted((ROOT / "assets" / "eval").glob("*.wav"))]
     times: dict[str, list[float]] = {"original": [], "recovered": []}
     fixed_times: dict[str, list[float]] = {"original": [], "recovered": []}
@@ -123,6 +134,10 @@ def main() -> None:
             transcribe_batch(model, clips, sampling_rate=SAMPLE_RATE)
             times[name].append(time.perf_counter() - start)
             fixed_times[name].append(_fixed_tokens(model, clips, 40))
+    refs = [p.with_suffix(".txt").read_text().strip() for p in sorted((ROOT / "assets" / "eval").glob("*.wav"))]
+    for name, model in (("original", original), ("recovered", recovered)):
+        print(f"{name}: WER {wer(refs, transcribe_batch(model, clips, sampling_rate=SAMPLE_RATE)):.1%} on the "
+              f"{len(clips)} eval clips")
     for label, table in (("end to end (transcribe_batch)", times), ("fixed budget, 40 tokens a clip", fixed_times)):
         o, r = statistics.median(table["original"]), statistics.median(table["recovered"])
         print(f"{len(clips)} eval clips, {label}: original {o:.2f} s, recovered {r:.2f} s, "

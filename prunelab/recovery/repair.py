@@ -54,7 +54,8 @@ uncompressed 8.6 %). One clip a window (``pack=False``) beat packed windows ther
 model is used on single padded clips, and its statistics should come from the same."""
 
 
-RECOMMENDED_REPAIRED = {"method": "predictive", "allocate": "auto", "preset": "fc1", "units": "foldable", "scale": 1.2}
+RECOMMENDED_REPAIRED = {"method": "predictive", "allocate": "auto", "preset": "fc1", "units": "foldable", "scale": 1.2,
+                        "select": True}
 """What ``recommended`` stands for when a calibration set is given (``prunelab eval --calibration``): the predictive
 fold of the FFN neurons of encoder and decoder (foldable units, sparsity spread by ``auto``), then repair; its
 sparsity axis is scaled by 1.2 (``--sparsities 0.1,...,0.5`` fold 12-60 % of the FFN neurons, 4.2-20.8 % of all
@@ -62,7 +63,9 @@ parameters). Chosen by round R3 of benchmarks/WER_STUDY.md's recovery section (b
 tune clips only, after round R2 had shown R1's choice (k-means of every foldable unit, chosen on size) broken after
 repair on fresh clips (340 % WER at 30 % removed); R3's own report is on test6, made after that choice. At the top of
 the axis both R3 families were far from the uncompressed model on tune (174 % vs 415 % WER): it is the less broken
-choice, not a good one (WER_STUDY.md)."""
+choice, not a good one (WER_STUDY.md). Round R5 (benchmarks/recovery_choice_r5.json, on tune only) then made its
+repair re-choose the FFN neurons kept (``"select"``: :attr:`RepairConfig.select`): tune WER at 12.5 / 20.8 % removed
+36.1 / 174.4 % with plain repair, 16.7 / 22.0 % with selection (uncompressed 15.4 %); its report is on test7."""
 
 
 class RecoveryError(PrunelabError):
@@ -484,6 +487,7 @@ def _install_selected(new: nn.Module, orig: nn.Module, site: Site, alpha: float)
 def describe(record: dict) -> str:
     """One line for a repair record, e.g. ``repaired on 32 clips (128 s), 24 layers, alpha 0.001, 41 s``."""
     return (f"repaired on {record['clips']} clips ({record['seconds']:.0f} s), {len(record['layers'])} layers, "
-            f"alpha {record['alpha']:g}, {record['time_s']:.0f} s")
+            f"alpha {record['alpha']:g}" + (", FFN neurons re-chosen" if record.get("select") else "")
+            + f", {record['time_s']:.0f} s")
 
 
