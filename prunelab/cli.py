@@ -397,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "the calibration set shipped with prunelab): fc2 / out_proj / k_proj re-solved so each "
                              "sublayer gives what the original gives (no training; seconds to a minute). With it, "
                              "--method recommended means the repaired setting chosen on tune clips (predictive FFN "
-                             "neurons of encoder and decoder, auto, sparsity x 1.2). Without it, compression stays "
+                             "neurons of encoder and decoder, auto, sparsity x 1.2, the neurons kept re-chosen by "
+                             "repair as with --select-units). Without it, compression stays "
                              "data-free")
         sp.add_argument("--calibration-clips", type=int, default=None, metavar="N",
                         help="use the first N calibration clips (default all)")

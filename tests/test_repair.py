@@ -310,6 +310,7 @@ def test_cli_compress_recommended_with_calibration_is_the_repaired_setting_on_it
     plan = saved["plan"]  # layer name -> K
     assert saved["method"] == "predictive" and saved["units"] == "foldable" and saved["allocate"] == "auto"
     assert saved["recovery"][-1]["clips"] == 2
+    assert saved["recovery"][-1]["select"] is True and RECOMMENDED_REPAIRED["select"]  # R5: neurons re-chosen
     assert plan and all(name.endswith("fc1") for name in plan)
     assert any(".decoder." in name for name in plan) and any(".encoder." in name for name in plan)  # preset fc1
     channels = {layer.name: layer.out_features for layer in find_layers(load_model("tiny:whisper").model)}
