@@ -322,9 +322,10 @@ def test_cli_compress_recommended_with_calibration_is_the_repaired_setting_on_it
     assert rc == 2 and "below 0.83" in capsys.readouterr().err and not (tmp_path / "out2").exists()
 
 
-def _kept_set_error(gram: torch.Tensor, weight: torch.Tensor, kept: list[int]) -> float:
-    """tr(W~ (G - G_S G_SS^-1 G_S) W~^T): the output error of keeping ``kept`` and re-solving exactly."""
-    idx = list(kept) + [gram.shape[0] - 1]
+def _kept_set_error(gram: torch.Tensor, weight: torch.Tensor, kept: list[int], bias: bool = True) -> float:
+    """tr(W~ (G - G_S G_SS^-1 G_S) W~^T): the output error of keeping ``kept`` and re-solving exactly
+    (with the constant column among the regressors only when the consumer has a bias)."""
+    idx = list(kept) + ([gram.shape[0] - 1] if bias else [])
     g_s = gram[idx]
     residual = gram - g_s.T @ torch.linalg.pinv(g_s[:, idx], hermitian=True) @ g_s
     return float(torch.einsum("oi,ij,oj->", weight, residual, weight))
@@ -354,6 +355,29 @@ def test_unit_selection_keeps_what_the_data_needs_and_matches_brute_force_on_sma
         assert select_units(gram, weight, k, alpha=1e-9, rounds=2).tolist() == kept
     with pytest.raises(ValueError):
         select_units(gram, weight, 0)
+
+
+def test_unit_selection_without_a_consumer_bias_cannot_lean_on_the_constant():
+    """Unit 5 is a constant: with a bias to re-solve it costs nothing to drop, without one it must stay; the
+    bias-free choice is also the best subset of a bias-free exact re-solve."""
+    from itertools import combinations
+
+    from prunelab.recovery.solve import select_units
+
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(400, 8, generator=gen, dtype=torch.float64)
+    x[:, 6] = 0
+    x[:, 5] = 1
+    h = torch.cat([x, torch.ones(400, 1, dtype=torch.float64)], 1)
+    gram, weight = h.T @ h, torch.randn(3, 9, generator=gen, dtype=torch.float64)
+    weight[:, 5] *= 4  # a big constant contribution
+    weight[:, 8] = 0  # no bias
+    with_bias = select_units(gram, weight, 6, alpha=1e-9).tolist()
+    without = select_units(gram, weight, 6, alpha=1e-9, bias=False).tolist()
+    assert 5 not in with_bias and 6 not in with_bias
+    assert 5 in without and 6 not in without
+    best = min(_kept_set_error(gram, weight, list(s), bias=False) for s in combinations(range(8), 6))
+    assert _kept_set_error(gram, weight, without, bias=False) <= best * (1 + 1e-6) + 1e-9
 
 
 def test_repair_with_unit_selection_beats_plain_repair_and_reloads(tiny_whisper, tmp_path):

@@ -469,11 +469,11 @@ def _install_selected(new: nn.Module, orig: nn.Module, site: Site, alpha: float)
     old_fc1, old_fc2 = orig.get_submodule(site.reads), orig.get_submodule(site.target)
     cur_fc1, cur_fc2 = new.get_submodule(site.reads), new.get_submodule(site.target)
     consumer = _augmented_rows(old_fc2)  # [out, C+1]
-    keep = select_units(site.gram, consumer, cur_fc1.out_features, alpha)
+    has_bias = cur_fc2.bias is not None
+    keep = select_units(site.gram, consumer, cur_fc1.out_features, alpha, bias=has_bias)
     idx = torch.cat([keep, torch.tensor([site.gram.shape[0] - 1])])
     gram = site.gram.index_select(0, idx).index_select(1, idx)
     cross = site.gram.index_select(0, idx) @ consumer.T  # sum h~_S y^T, y = W~ h~ (the original fc2)
-    has_bias = cur_fc2.bias is not None
     if not has_bias:
         gram, cross = gram[:-1, :-1], cross[:-1]
     solved = ridge(gram, cross, alpha)
