@@ -292,6 +292,21 @@ def test_recommended_with_calibration_reaches_a_fifth_of_whisper_base_at_the_top
     assert removed / parameter_count("whisper-base") >= 0.20
 
 
+def test_recommended_cells_that_repair_with_selection_are_labelled_so():
+    """A recommended cell whose repair re-chooses neurons is not the same row as a plain repair of the same
+    setting (an older --json of plain repairs must not resume it); other methods keep the plain label."""
+    from prunelab.speech.evaluate import grid
+
+    rec = {"method": "predictive", "allocate": "auto", "units": "foldable", "preset": "ffn", "select": True}
+    cells = grid(["recommended", "kmeans"], [0.2], ["ffn"], recovery="repair 8 clips", recommended=rec)
+    labels = {c.method: c.recovery for c in cells}
+    assert labels == {"none": None, "recommended": "repair 8 clips select", "kmeans": "repair 8 clips"}
+    plain = grid(["recommended"], [0.2], ["ffn"], recovery="repair 8 clips", recommended={**rec, "select": False})
+    assert plain[-1].recovery == "repair 8 clips" and plain[-1].key != cells[1].key
+    again = grid(["recommended"], [0.2], ["ffn"], recovery="repair 8 clips select", recommended=rec)
+    assert again[-1].recovery == "repair 8 clips select"
+
+
 def test_cli_compress_recommended_with_calibration_is_the_repaired_setting_on_its_axis(tmp_path, capsys):
     """``compress --method recommended --calibration`` means what ``eval`` means by it: the repaired setting
     (RECOMMENDED_REPAIRED: predictive FFN neurons of encoder + decoder, auto) at --sparsity x its scale; a sparsity

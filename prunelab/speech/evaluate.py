@@ -136,7 +136,8 @@ def grid(
     ``recovery``: the label of the recovery step every compressed cell gets (rows with and without it differ).
     ``recommended``: what ``recommended`` stands for (``method``, ``allocate``, ``units``, optionally ``scale``: its
     sparsities are the asked ones times ``scale``) where not the data-free
-    :data:`~prunelab.compression.config.RECOMMENDED` (``prunelab eval --calibration`` passes the repaired one).
+    :data:`~prunelab.compression.config.RECOMMENDED` (``prunelab eval --calibration`` passes the repaired one);
+    where it has ``select``, its cells' recovery label says ``select`` (its repair re-chooses the FFN neurons).
     """
     check_script(vocabulary)
     methods = validate_methods(methods)
@@ -149,9 +150,12 @@ def grid(
             resolved, alloc = resolve_method(method, allocate)
             unit = resolve_units(method, units)
             for s in sparsities:
+                label = recovery
                 if method == "recommended" and recommended:
                     resolved, alloc, unit, s = resolve_recommended(recommended, s, allocate, units)
-                cells.append(Cell(method, round(float(s), 6), preset, resolved, alloc, unit, vocabulary, recovery))
+                    if recovery and recommended.get("select") and not recovery.endswith(" select"):
+                        label = recovery + " select"  # its repair re-chooses neurons: not a plain repair's row
+                cells.append(Cell(method, round(float(s), 6), preset, resolved, alloc, unit, vocabulary, label))
     unique = {c.key: c for c in reversed(cells)}  # keep the first of equal cells
     return [c for c in cells if unique[c.key] is c]
 
