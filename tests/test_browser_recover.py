@@ -68,3 +68,26 @@ def test_repair_then_compress_again_goes_back_to_compressed(page, tmp_path):
     page.get_by_role("tab", name="Recover").click()
     assert _step(page).startswith("Model in use: compressed")
     assert "Repaired on" not in page.locator("#pl-repair-result").inner_text()
+
+
+def test_repair_with_neurons_rechosen_says_so_and_listen_uses_it(page):
+    """Tick "Also choose which FFN neurons to keep": the result line says the neurons were re-chosen, and Listen &
+    compare transcribes with the repaired model and says so beside the WER."""
+    page.get_by_role("tab", name="Compress").click()
+    page.get_by_role("button", name="3 · Compress").click()
+    page.get_by_text("Compressed with").first.wait_for()
+    page.get_by_role("tab", name="Recover").click()
+    page.get_by_text("Model in use: compressed").first.wait_for()
+    page.locator("#pl-select-units input[type=checkbox]").check()
+    page.get_by_role("button", name="Repair the compressed model").click()
+    page.get_by_text("were re-chosen from this audio").first.wait_for()
+    assert _step(page).startswith("Model in use: repaired")
+
+    page.get_by_role("tab", name="Listen & compare").click()
+    page.get_by_label("… or pick an example clip").click()
+    page.get_by_role("option").first.click()
+    page.wait_for_function("() => document.querySelector('#pl-audio audio, #pl-audio [data-testid=\"waveform\"]')"
+                           " !== null")
+    page.get_by_role("button", name="Transcribe with both models").click()
+    page.wait_for_function("() => document.querySelector('#pl-wer').innerText.includes('WER')")
+    assert "compressed (repaired)" in page.locator("#pl-wer").inner_text()
